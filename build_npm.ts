@@ -1,0 +1,200 @@
+/**
+ * Builds the npm package from the same TypeScript source Deno runs: dnt's job, done with what
+ * these machines can reach (JSR, and so dnt, is not reachable).
+ *
+ * 1. compiles `mod.ts`, `src/`, `helpers/` and `tests/` with TypeScript into `.build/` as ESM
+ *    JavaScript plus `.d.ts` files (relative `.ts` imports rewritten to `.js`);
+ * 2. runs the test suite under Node against that compiled output;
+ * 3. assembles `npm/` (the library files, package.json, README, LICENSE, CHANGELOG);
+ * 4. packs it and installs the tarball into an empty project, where `import("holdfast")` must
+ *    work under Node 22, 24 and 26.
+ *
+ * Run with Node 24 (type stripping): `node build_npm.ts [--no-test] [--no-smoke]`.
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.dirname(fileURLToPath(import.meta.url));
+const BUILD = path.join(ROOT, ".build");
+const OUT = path.join(ROOT, "npm");
+const args = new Set(process.argv.slice(2));
+const denoJson = JSON.parse(fs.readFileSync(path.join(ROOT, "deno.json"), "utf8"));
+const nodeBin = (major: number) => path.join(ROOT, "node_modules", `node${major}`, "bin/node");
+
+function sh(argv: string[], options: { cwd?: string; env?: Record<string, string> } = {}): void {
+  console.log(`$ ${argv.map((a) => path.relative(ROOT, a) || a).join(" ")}`);
+  const result = spawnSync(argv[0], argv.slice(1), {
+    cwd: options.cwd ?? ROOT,
+    stdio: "inherit",
+    env: { ...process.env, ...options.env },
+  });
+  if (result.status !== 0) {
+    throw new Error(`'${argv.join(" ")}' failed with ${result.status ?? result.signal}`);
+  }
+}
+
+function compile(): void {
+  fs.rmSync(BUILD, { recursive: true, force: true });
+  const entries = ["mod.ts", "testing.ts", "cli.ts"].filter((f) =>
+    fs.existsSync(path.join(ROOT, f))
+  );
+  const tsconfig = {
+    compilerOptions: {
+      target: "ES2022",
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      outDir: BUILD,
+      rootDir: ROOT,
+      declaration: true,
+      sourceMap: false,
+      // `deno check` type-checks this source; the build only transpiles and emits
+      // declarations, so the Deno adapter's use of the Deno namespace needs no Node typings.
+      noCheck: true,
+      skipLibCheck: true,
+      rewriteRelativeImportExtensions: true,
+      allowImportingTsExtensions: true,
+      erasableSyntaxOnly: true,
+      verbatimModuleSyntax: true,
+      strict: true,
+      types: ["node"],
+      lib: ["ES2023", "DOM", "ESNext.Disposable"],
+    },
+    include: [...entries, "src/**/*.ts", "helpers/**/*.ts", "tests/**/*.ts"],
+  };
+  const config = path.join(ROOT, ".build.tsconfig.json");
+  fs.writeFileSync(config, JSON.stringify(tsconfig, null, 2));
+  try {
+    sh([nodeBin(24), path.join(ROOT, "node_modules/typescript/bin/tsc"), "-p", config]);
+  } finally {
+    fs.rmSync(config, { force: true });
+  }
+}
+
+function testCompiled(): void {
+  const report = path.join(BUILD, ".test-report.xml");
+  // Deno children in cross-runtime tests run the compiled helpers too.
+  sh([
+    nodeBin(24),
+    "--no-warnings",
+    "--test",
+    "--test-concurrency=1",
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    "--test-reporter=junit",
+    `--test-reporter-destination=${report}`,
+    ".build/tests/unit/**/*_test.js",
+  ], {
+    env: { HOLDFAST_DENO: path.join(ROOT, "node_modules/.bin/deno"), HOLDFAST_NODE: nodeBin(24) },
+  });
+}
+
+function copyTree(from: string, to: string, keep: (file: string) => boolean): void {
+  for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
+    const src = path.join(from, entry.name);
+    const dst = path.join(to, entry.name);
+    if (entry.isDirectory()) {
+      copyTree(src, dst, keep);
+    } else if (keep(entry.name)) {
+      fs.mkdirSync(path.dirname(dst), { recursive: true });
+      fs.copyFileSync(src, dst);
+    }
+  }
+}
+
+function assemble(): void {
+  fs.rmSync(OUT, { recursive: true, force: true });
+  fs.mkdirSync(OUT, { recursive: true });
+  const isLib = (name: string) => name.endsWith(".js") || name.endsWith(".d.ts");
+  for (const entry of ["mod", "testing", "cli"]) {
+    for (const ext of [".js", ".d.ts"]) {
+      const file = path.join(BUILD, entry + ext);
+      if (fs.existsSync(file)) fs.copyFileSync(file, path.join(OUT, entry + ext));
+    }
+  }
+  copyTree(path.join(BUILD, "src"), path.join(OUT, "src"), isLib);
+  if (fs.existsSync(path.join(BUILD, "helpers"))) {
+    copyTree(path.join(BUILD, "helpers"), path.join(OUT, "helpers"), isLib);
+  }
+  const exports: Record<string, unknown> = {
+    ".": { types: "./mod.d.ts", import: "./mod.js" },
+    "./package.json": "./package.json",
+  };
+  if (fs.existsSync(path.join(OUT, "testing.js"))) {
+    exports["./testing"] = { types: "./testing.d.ts", import: "./testing.js" };
+  }
+  const pkg: Record<string, unknown> = {
+    name: "holdfast",
+    version: denoJson.version,
+    description:
+      "A cross-process file lock that survives crashes, and a crash-safe JSON state store built on it, for Node, Deno and Bun",
+    license: "MIT",
+    type: "module",
+    main: "./mod.js",
+    types: "./mod.d.ts",
+    exports,
+    // node:sqlite (the kernel lock) and process.getBuiltinModule arrived in Node 22.
+    engines: { node: ">=22.5" },
+    sideEffects: false,
+    keywords: [
+      "lock",
+      "lockfile",
+      "flock",
+      "fcntl",
+      "mutex",
+      "cross-process",
+      "atomic",
+      "state",
+      "deno",
+    ],
+    files: ["**/*.js", "**/*.d.ts", "README.md", "LICENSE", "CHANGELOG.md"],
+  };
+  if (fs.existsSync(path.join(OUT, "cli.js"))) pkg.bin = { holdfast: "./cli.js" };
+  fs.writeFileSync(path.join(OUT, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+  for (const file of ["README.md", "LICENSE", "CHANGELOG.md"]) {
+    if (fs.existsSync(path.join(ROOT, file))) {
+      fs.copyFileSync(path.join(ROOT, file), path.join(OUT, file));
+    }
+  }
+}
+
+function smoke(): void {
+  const project = fs.mkdtempSync(path.join(os.tmpdir(), "holdfast-smoke-"));
+  try {
+    sh(["npm", "pack", "--pack-destination", project, "--silent"], { cwd: OUT });
+    const tarball = fs.readdirSync(project).find((f) => f.endsWith(".tgz"));
+    if (!tarball) throw new Error("npm pack produced no tarball");
+    fs.writeFileSync(
+      path.join(project, "package.json"),
+      JSON.stringify({ name: "smoke", private: true, type: "module" }),
+    );
+    sh(["npm", "install", "--no-audit", "--no-fund", "--silent", `./${tarball}`], { cwd: project });
+    const script = path.join(project, "smoke.mjs");
+    fs.writeFileSync(
+      script,
+      [
+        `const holdfast = await import("holdfast");`,
+        `if (typeof holdfast.HoldfastError !== "function") throw new Error("holdfast exports no HoldfastError");`,
+        `const kind = holdfast.classifyFilesystem(0x6969);`,
+        `if (!kind.network) throw new Error("classifyFilesystem misbehaves");`,
+        `console.log("import('holdfast') works on Node " + process.versions.node + ": " + Object.keys(holdfast).length + " exports");`,
+      ].join("\n"),
+    );
+    for (const major of [22, 24, 26]) {
+      sh([nodeBin(major), "--no-warnings", script], { cwd: project });
+    }
+  } finally {
+    fs.rmSync(project, { recursive: true, force: true });
+  }
+}
+
+compile();
+if (!args.has("--no-test")) testCompiled();
+assemble();
+if (!args.has("--no-smoke")) smoke();
+console.log(`built ${path.relative(ROOT, OUT)}/ (holdfast ${denoJson.version})`);

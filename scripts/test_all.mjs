@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+// Runs every test of holdfast: the static checks, then the same test files under Deno and
+// under Node 22, 24 and 26, then the npm build and its tests. Prints a pass/fail count per
+// runtime and one closing "N passed, N failed" line. Plain JavaScript on purpose: it starts
+// on whatever Node the machine has (Node 20 on a fresh machine) and drives the runtimes that
+// `npm install` fetched into node_modules.
+//
+//   node scripts/test_all.mjs [--only deno,node24] [--suites unit,property] [--skip-static] [--skip-build]
+
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const { values } = parseArgs({
+  options: {
+    only: { type: "string" },
+    suites: { type: "string" },
+    "skip-static": { type: "boolean", default: false },
+    "skip-build": { type: "boolean", default: false },
+  },
+});
+
+const DENO = path.join(ROOT, "node_modules/.bin/deno");
+const NODES = { node22: "node22", node24: "node24", node26: "node26" };
+const nodeBin = (name) => path.join(ROOT, "node_modules", NODES[name], "bin/node");
+const SUITES = (values.suites ?? "unit,property,multiprocess").split(",");
+const RUNTIMES = (values.only ?? "deno,node22,node24,node26").split(",");
+
+for (const exe of [DENO, ...Object.keys(NODES).map(nodeBin)]) {
+  if (!existsSync(exe)) {
+    console.error(
+      `missing ${
+        path.relative(ROOT, exe)
+      }: run 'npm install' first (the README's test command does)`,
+    );
+    process.exit(2);
+  }
+}
+
+const scratch = mkdtempSync(path.join(tmpdir(), "holdfast-test-run-"));
+const results = [];
+
+function run(label, argv, options = {}) {
+  console.log(`\n=== ${label}: ${argv.map((a) => path.relative(ROOT, a) || a).join(" ")}`);
+  const started = Date.now();
+  const status = spawnSync(argv[0], argv.slice(1), {
+    cwd: options.cwd ?? ROOT,
+    stdio: "inherit",
+    env: { ...process.env, ...options.env },
+  });
+  return { code: status.status ?? 1, seconds: (Date.now() - started) / 1000 };
+}
+
+function decode(text) {
+  return text.replace(/&gt;/g, ">").replace(/&lt;/g, "<").replace(/&quot;/g, '"').replace(
+    /&apos;/g,
+    "'",
+  )
+    .replace(/&amp;/g, "&");
+}
+
+// Counts leaf test cases in a JUnit file. Deno lists describe() blocks as test cases too,
+// named "suite > test", so a case whose name prefixes another's is a suite, not a test.
+function countJunit(file) {
+  if (!existsSync(file)) return undefined;
+  const xml = readFileSync(file, "utf8");
+  const cases = [];
+  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
+  for (const m of xml.matchAll(re)) {
+    const name = decode(/\bname="([^"]*)"/.exec(m[1])?.[1] ?? "");
+    const body = m[3] ?? "";
+    cases.push({ name, failed: /<failure|<error/.test(body), skipped: /<skipped/.test(body) });
+  }
+  const names = new Set(cases.map((c) => c.name));
+  const isSuite = (name) => [...names].some((other) => other.startsWith(`${name} > `));
+  const leaves = cases.filter((c) => !isSuite(c.name));
+  return {
+    passed: leaves.filter((c) => !c.failed && !c.skipped).length,
+    failed: leaves.filter((c) => c.failed).length,
+    skipped: leaves.filter((c) => c.skipped).length,
+  };
+}
+
+function record(runtime, suite, outcome, junit) {
+  const counts = countJunit(junit) ?? { passed: 0, failed: 0, skipped: 0 };
+  // A runner that crashed before writing its report, or exited non-zero with no failed test
+  // recorded, still counts as a failure.
+  if (outcome.code !== 0 && counts.failed === 0) counts.failed = 1;
+  results.push({ runtime, suite, ...counts, seconds: outcome.seconds });
+}
+
+if (!values["skip-static"]) {
+  for (
+    const [name, args] of [["deno lint", ["lint"]], ["deno fmt --check", ["fmt", "--check"]], [
+      "deno check",
+      ["check", "mod.ts", "testing.ts", "src/", "tests/", "helpers/", "build_npm.ts"].filter((p) =>
+        p === "check" || existsSync(path.join(ROOT, p))
+      ),
+    ]]
+  ) {
+    const outcome = run(name, [DENO, ...args]);
+    results.push({
+      runtime: "static",
+      suite: name,
+      passed: outcome.code === 0 ? 1 : 0,
+      failed: outcome.code === 0 ? 0 : 1,
+      skipped: 0,
+      seconds: outcome.seconds,
+    });
+  }
+}
+
+for (const runtime of RUNTIMES) {
+  for (const suite of SUITES) {
+    const dir = path.join(ROOT, "tests", suite);
+    const hasTests = existsSync(dir) &&
+      readdirSync(dir, { recursive: true }).some((f) => String(f).endsWith("_test.ts"));
+    if (!hasTests) continue;
+    const junit = path.join(scratch, `${runtime}-${suite}.xml`);
+    const env = {
+      HOLDFAST_DENO: DENO,
+      HOLDFAST_NODE: nodeBin(runtime === "deno" ? "node24" : runtime),
+    };
+    const outcome = runtime === "deno"
+      ? run(`${runtime} ${suite}`, [
+        DENO,
+        "test",
+        "-A",
+        "--quiet",
+        `--junit-path=${junit}`,
+        `tests/${suite}/`,
+      ], { env })
+      : run(`${runtime} ${suite}`, [
+        nodeBin(runtime),
+        "--no-warnings",
+        "--test",
+        "--test-concurrency=1",
+        "--test-reporter=spec",
+        "--test-reporter-destination=stdout",
+        "--test-reporter=junit",
+        `--test-reporter-destination=${junit}`,
+        `tests/${suite}/**/*_test.ts`,
+      ], { env });
+    record(runtime, suite, outcome, junit);
+  }
+}
+
+if (!values["skip-build"] && existsSync(path.join(ROOT, "build_npm.ts"))) {
+  const outcome = run(
+    "npm build (build_npm.ts: compile, test the output under Node, pack, install)",
+    [
+      nodeBin("node24"),
+      "--no-warnings",
+      "build_npm.ts",
+    ],
+  );
+  const junit = path.join(ROOT, ".build/.test-report.xml");
+  record("npm-build", "unit", outcome, junit);
+}
+
+rmSync(scratch, { recursive: true, force: true });
+
+console.log("\n=== Summary");
+const byRuntime = new Map();
+for (const r of results) {
+  const total = byRuntime.get(r.runtime) ?? { passed: 0, failed: 0, skipped: 0, seconds: 0 };
+  for (const k of ["passed", "failed", "skipped", "seconds"]) total[k] += r[k];
+  byRuntime.set(r.runtime, total);
+  console.log(
+    `${r.runtime.padEnd(10)} ${r.suite.padEnd(18)} ${
+      String(r.passed).padStart(4)
+    } passed, ${r.failed} failed, ${r.skipped} skipped (${r.seconds.toFixed(1)} s)`,
+  );
+}
+console.log("");
+for (const [runtime, t] of byRuntime) {
+  console.log(`${runtime}: ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`);
+}
+const passed = results.reduce((n, r) => n + r.passed, 0);
+const failed = results.reduce((n, r) => n + r.failed, 0);
+const skipped = results.reduce((n, r) => n + r.skipped, 0);
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);

@@ -1,0 +1,268 @@
+/**
+ * The Node implementation of {@linkcode RuntimeAdapter}, built on `node:` APIs only.
+ * It also runs under Deno's Node compatibility layer and under Bun, which is how the shared
+ * conformance suite checks it on every runtime.
+ *
+ * @module
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import process from "node:process";
+import type {
+  FileHandle,
+  FileInfo,
+  FsStats,
+  MkdirOptions,
+  OpenOptions,
+  ProcessIdentity,
+  RuntimeAdapter,
+  Watcher,
+} from "../types.ts";
+import { hasCode, toFsError } from "../fs_error.ts";
+import { isFinishedState, parseProcStat } from "../proc_stat.ts";
+import { createSqliteFcntlLock } from "../sqlite/fcntl_lock.ts";
+
+const C = fs.constants;
+
+function info(s: fs.Stats): FileInfo {
+  return {
+    isFile: s.isFile(),
+    isDirectory: s.isDirectory(),
+    isSymlink: s.isSymbolicLink(),
+    size: s.size,
+    mode: s.mode & 0o7777,
+    mtimeMs: s.mtimeMs,
+    ino: s.ino,
+    dev: s.dev,
+    nlink: s.nlink,
+  };
+}
+
+function flagsOf(o: OpenOptions): number {
+  let flags = o.write ? (o.read ? C.O_RDWR : C.O_WRONLY) : C.O_RDONLY;
+  if (o.create) flags |= C.O_CREAT;
+  if (o.create && o.exclusive) flags |= C.O_EXCL;
+  if (o.truncate) flags |= C.O_TRUNC;
+  // O_NOFOLLOW is undefined on Windows, where symlinks need privileges to create.
+  if (o.noFollow && C.O_NOFOLLOW !== undefined) flags |= C.O_NOFOLLOW;
+  return flags;
+}
+
+class NodeFile implements FileHandle {
+  #fd: number | undefined;
+  readonly #path: string;
+  constructor(fd: number, path: string) {
+    this.#fd = fd;
+    this.#path = path;
+  }
+  get #open(): number {
+    if (this.#fd === undefined) throw toFsError({ code: "EBADF" }, "use closed file", this.#path);
+    return this.#fd;
+  }
+  write(data: Uint8Array, position?: number): number {
+    let done = 0;
+    try {
+      while (done < data.length) {
+        const at = position === undefined ? null : position + done;
+        done += fs.writeSync(this.#open, data, done, data.length - done, at);
+      }
+    } catch (error) {
+      throw toFsError(error, "write", this.#path);
+    }
+    return done;
+  }
+  read(buffer: Uint8Array, position?: number): number {
+    try {
+      return fs.readSync(this.#open, buffer, 0, buffer.length, position ?? null);
+    } catch (error) {
+      throw toFsError(error, "read", this.#path);
+    }
+  }
+  sync(): void {
+    try {
+      fs.fsyncSync(this.#open);
+    } catch (error) {
+      throw toFsError(error, "fsync", this.#path);
+    }
+  }
+  truncate(length: number): void {
+    try {
+      fs.ftruncateSync(this.#open, length);
+    } catch (error) {
+      throw toFsError(error, "truncate", this.#path);
+    }
+  }
+  stat(): FileInfo {
+    try {
+      return info(fs.fstatSync(this.#open));
+    } catch (error) {
+      throw toFsError(error, "fstat", this.#path);
+    }
+  }
+  close(): void {
+    if (this.#fd === undefined) return;
+    const fd = this.#fd;
+    this.#fd = undefined;
+    try {
+      fs.closeSync(fd);
+    } catch (error) {
+      throw toFsError(error, "close", this.#path);
+    }
+  }
+}
+
+function wrap<T>(operation: string, path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw toFsError(error, operation, path);
+  }
+}
+
+function readProcStat(pid: number) {
+  try {
+    return parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, "latin1"));
+  } catch {
+    return undefined;
+  }
+}
+
+function signalZero(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user.
+    return (error as { code?: string }).code === "EPERM";
+  }
+}
+
+let cachedBootId: string | undefined | null = null;
+
+/** Creates the Node adapter. */
+export function createNodeAdapter(): RuntimeAdapter {
+  const isLinux = process.platform === "linux";
+  const bun = process.versions.bun;
+  return {
+    runtime: bun ? "bun" : "node",
+    version: bun ?? process.versions.node,
+    platform: process.platform === "win32" ? "windows" : process.platform,
+
+    open(path: string, options: OpenOptions): FileHandle {
+      const fd = wrap(
+        "open",
+        path,
+        () => fs.openSync(path, flagsOf(options), options.mode ?? 0o600),
+      );
+      if (options.create && options.mode !== undefined && process.platform !== "win32") {
+        // The umask trims the creation mode; fchmod sets exactly what was asked.
+        try {
+          fs.fchmodSync(fd, options.mode);
+        } catch (error) {
+          if (options.exclusive || (error as { code?: string }).code !== "EPERM") {
+            fs.closeSync(fd);
+            throw toFsError(error, "chmod", path);
+          }
+        }
+      }
+      return new NodeFile(fd, path);
+    },
+    readFile(path: string): Uint8Array {
+      return wrap("read", path, () => {
+        const fd = fs.openSync(path, C.O_RDONLY | (C.O_NOFOLLOW ?? 0));
+        try {
+          return fs.readFileSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+      });
+    },
+    rename: (from, to) => wrap("rename", from, () => fs.renameSync(from, to)),
+    link: (from, to) => wrap("link", to, () => fs.linkSync(from, to)),
+    unlink: (path) => wrap("unlink", path, () => fs.unlinkSync(path)),
+    mkdir(path: string, options: MkdirOptions = {}): void {
+      wrap("mkdir", path, () => {
+        const mode = options.mode ?? 0o700;
+        const created = fs.mkdirSync(path, { mode, recursive: options.recursive ?? false });
+        // With recursive, undefined means the directory already existed: leave its mode alone.
+        if ((created !== undefined || !options.recursive) && process.platform !== "win32") {
+          fs.chmodSync(path, mode);
+        }
+      });
+    },
+    readDir: (path) => wrap("readdir", path, () => fs.readdirSync(path)),
+    stat: (path) => wrap("stat", path, () => info(fs.statSync(path))),
+    lstat: (path) => wrap("lstat", path, () => info(fs.lstatSync(path))),
+    chmod: (path, mode) => wrap("chmod", path, () => fs.chmodSync(path, mode)),
+    utimes: (path, atimeMs, mtimeMs) =>
+      wrap("utimes", path, () => fs.utimesSync(path, atimeMs / 1000, mtimeMs / 1000)),
+    syncDir(path: string): void {
+      if (process.platform === "win32") return;
+      let fd: number;
+      try {
+        fd = fs.openSync(path, C.O_RDONLY);
+      } catch (error) {
+        throw toFsError(error, "open directory", path);
+      }
+      try {
+        fs.fsyncSync(fd);
+      } catch (error) {
+        const e = toFsError(error, "fsync directory", path);
+        if (!hasCode(e, "EINVAL", "ENOTSUP", "EISDIR", "EBADF", "EPERM")) throw e;
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+    statfs: (path): FsStats =>
+      wrap("statfs", path, () => ({ type: Number(fs.statfsSync(path).type) })),
+    realPath: (path) => wrap("realpath", path, () => fs.realpathSync(path)),
+    watch(path: string, onChange: () => void): Watcher | undefined {
+      try {
+        const watcher = fs.watch(path, { persistent: false }, () => onChange());
+        watcher.on("error", () => {});
+        return { close: () => watcher.close() };
+      } catch {
+        return undefined;
+      }
+    },
+
+    pid: process.pid,
+    hostname: () => os.hostname(),
+    bootId(): string | undefined {
+      if (cachedBootId === null) {
+        try {
+          cachedBootId = fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+        } catch {
+          cachedBootId = undefined;
+        }
+      }
+      return cachedBootId;
+    },
+    processIdentity(pid: number = process.pid): ProcessIdentity | undefined {
+      if (isLinux) {
+        const stat = readProcStat(pid);
+        if (!stat || isFinishedState(stat.state)) return undefined;
+        return { pid, startTime: stat.startTime };
+      }
+      return signalZero(pid) ? { pid } : undefined;
+    },
+    isAlive(identity: ProcessIdentity): boolean {
+      if (!Number.isSafeInteger(identity.pid) || identity.pid <= 0) return false;
+      if (isLinux) {
+        const stat = readProcStat(identity.pid);
+        if (!stat || isFinishedState(stat.state)) return false;
+        return identity.startTime === undefined || identity.startTime === stat.startTime;
+      }
+      return signalZero(identity.pid);
+    },
+    env(name: string): string | undefined {
+      try {
+        return process.env[name];
+      } catch {
+        return undefined;
+      }
+    },
+
+    kernelLock: createSqliteFcntlLock(),
+  };
+}

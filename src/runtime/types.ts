@@ -1,0 +1,194 @@
+/**
+ * The contract between holdfast's core and the platform it runs on.
+ *
+ * Everything the lock and the repository need from the operating system goes through one
+ * {@linkcode RuntimeAdapter}. The core never touches `Deno` or a `node:` module; the Deno and
+ * Node adapters (in `src/runtime/deno/` and `src/runtime/node/`) implement this interface and
+ * run one shared conformance suite, so they cannot drift apart.
+ *
+ * Every call is synchronous on purpose: the operations are microseconds of kernel work, and
+ * an async call costs ~30 us of scheduling in Deno (see the project's facts), several times the
+ * syscall itself. Waiting is done with timers in the core, never by blocking here.
+ *
+ * Failures are thrown as {@linkcode FsError} (see `fs_error.ts`) carrying the POSIX code, the
+ * operation and the path, whatever the runtime.
+ *
+ * @module
+ */
+
+/** Flags for {@linkcode RuntimeAdapter.open}. Unset flags are false. */
+export interface OpenOptions {
+  /** Open for reading. */
+  read?: boolean;
+  /** Open for writing. */
+  write?: boolean;
+  /** Create the file if missing (O_CREAT). */
+  create?: boolean;
+  /** With `create`: fail with `EEXIST` if the path exists, symlink or not (O_CREAT|O_EXCL). */
+  exclusive?: boolean;
+  /** Truncate to zero length on open (O_TRUNC). */
+  truncate?: boolean;
+  /** Refuse to open a symlink at the final path component (O_NOFOLLOW): fails with `ELOOP`. */
+  noFollow?: boolean;
+  /**
+   * Permission bits for a created file. The adapter applies them exactly, whatever the
+   * process umask, so a file meant to be 0600 is never 0644 nor 0400.
+   */
+  mode?: number;
+}
+
+/** What `stat`/`lstat` report, reduced to the fields holdfast relies on. */
+export interface FileInfo {
+  readonly isFile: boolean;
+  readonly isDirectory: boolean;
+  readonly isSymlink: boolean;
+  readonly size: number;
+  /** Permission bits only (`mode & 0o7777`); 0 where the platform has none (Windows). */
+  readonly mode: number;
+  readonly mtimeMs: number;
+  /** Inode number, 0 where the platform has none. */
+  readonly ino: number;
+  readonly dev: number;
+  /** Hard link count, 1 where the platform cannot tell. */
+  readonly nlink: number;
+}
+
+/** An open file. Closing twice is harmless. */
+export interface FileHandle {
+  /** Writes all of `data` at `position` (or at the current offset); returns bytes written. */
+  write(data: Uint8Array, position?: number): number;
+  /** Reads up to `buffer.length` bytes at `position` (or the current offset); 0 at end of file. */
+  read(buffer: Uint8Array, position?: number): number;
+  /** Flushes data and metadata to stable storage (fsync). */
+  sync(): void;
+  /** Sets the file length. */
+  truncate(length: number): void;
+  /** Status of the open file itself (fstat): immune to the path being swapped. */
+  stat(): FileInfo;
+  close(): void;
+}
+
+/** Options for {@linkcode RuntimeAdapter.mkdir}. */
+export interface MkdirOptions {
+  /** Permission bits, applied exactly whatever the umask (to the last component). */
+  mode?: number;
+  /** Create missing parents; an existing directory is then not an error. */
+  recursive?: boolean;
+}
+
+/**
+ * A process as the operating system knows it: the PID plus, where the platform tells it, the
+ * start time of that process, so that a PID reused by a new process is not mistaken for the
+ * old one.
+ */
+export interface ProcessIdentity {
+  readonly pid: number;
+  /** Clock ticks since boot (`/proc/<pid>/stat` field 22 on Linux); undefined where unknown. */
+  readonly startTime?: number;
+}
+
+/** A kernel advisory lock held by this process; released by the OS if the process dies. */
+export interface KernelLockHandle {
+  /** Releases the lock. Calling it again does nothing. */
+  release(): void;
+}
+
+/**
+ * The kernel advisory lock a runtime can offer, behind one shape.
+ *
+ * `kind` names the primitive. `"fcntl"` locks (taken through SQLite's `BEGIN EXCLUSIVE`, which
+ * both Node and Deno ship as `node:sqlite`) exclude across processes and runtimes and vanish
+ * with the process. They have one sharp edge the caller must respect: if this process opens
+ * and then closes the locked file through any other descriptor, the kernel drops the lock.
+ */
+export interface KernelLock {
+  readonly kind: "fcntl" | "unsupported";
+  /**
+   * Tries once to take the lock on `path` exclusively, without waiting. Returns a handle when
+   * taken, `undefined` when another process (or another handle of this process) holds it.
+   * The file must exist and be empty or a SQLite database.
+   *
+   * @throws {FsError} when the file cannot be opened or is not lockable; with code
+   * `ENOTSUP` when `kind` is `"unsupported"`.
+   */
+  tryLock(path: string): KernelLockHandle | undefined;
+}
+
+/** Filesystem facts for {@linkcode RuntimeAdapter.statfs}. */
+export interface FsStats {
+  /** The filesystem magic number (ext4 0xEF53, NFS 0x6969, ...). */
+  readonly type: number;
+}
+
+/** Handle returned by {@linkcode RuntimeAdapter.watch}. */
+export interface Watcher {
+  close(): void;
+}
+
+/** Everything holdfast's core needs from the platform. */
+export interface RuntimeAdapter {
+  /** Which runtime this adapter drives. */
+  readonly runtime: "deno" | "node" | "bun";
+  /** The runtime's version string, e.g. `"2.9.6"` or `"24.21.0"`. */
+  readonly version: string;
+  /** `"linux"`, `"darwin"`, `"windows"`, ... */
+  readonly platform: string;
+
+  // ---- filesystem ----
+  /** @throws {FsError} */
+  open(path: string, options: OpenOptions): FileHandle;
+  /** Reads a whole file without following a symlink at `path`. @throws {FsError} */
+  readFile(path: string): Uint8Array;
+  /** Atomic replace of `to` by `from` (same filesystem). @throws {FsError} */
+  rename(from: string, to: string): void;
+  /** Hard link; fails with `EEXIST` if `to` exists. @throws {FsError} */
+  link(from: string, to: string): void;
+  /** @throws {FsError} */
+  unlink(path: string): void;
+  /** @throws {FsError} */
+  mkdir(path: string, options?: MkdirOptions): void;
+  /** Names in a directory, without `.` and `..`. @throws {FsError} */
+  readDir(path: string): string[];
+  /** Follows symlinks. @throws {FsError} */
+  stat(path: string): FileInfo;
+  /** Does not follow a final symlink. @throws {FsError} */
+  lstat(path: string): FileInfo;
+  /** @throws {FsError} */
+  chmod(path: string, mode: number): void;
+  /** Sets access and modification times (ms since the epoch). @throws {FsError} */
+  utimes(path: string, atimeMs: number, mtimeMs: number): void;
+  /**
+   * Makes a directory's entries durable (fsync on the directory). A filesystem that cannot
+   * fsync directories (EINVAL, ENOTSUP, EISDIR, Windows) is not an error. @throws {FsError}
+   */
+  syncDir(path: string): void;
+  /** @throws {FsError} */
+  statfs(path: string): FsStats;
+  /** Absolute, symlink-free form of an existing path. @throws {FsError} */
+  realPath(path: string): string;
+  /**
+   * Calls `onChange` when the directory entry at `path` may have changed. Best effort: a
+   * platform without file watching returns `undefined` and callers poll.
+   */
+  watch(path: string, onChange: () => void): Watcher | undefined;
+
+  // ---- process facts ----
+  /** This process's PID. */
+  readonly pid: number;
+  /** This machine's host name. */
+  hostname(): string;
+  /** An identifier of the current boot (Linux: `/proc/sys/kernel/random/boot_id`), or undefined. */
+  bootId(): string | undefined;
+  /** The identity of process `pid` (default: this process), or undefined if it does not exist. */
+  processIdentity(pid?: number): ProcessIdentity | undefined;
+  /**
+   * Whether the process named by `identity` is still running. A zombie counts as dead; a
+   * live process whose start time differs from `identity.startTime` is a reused PID: dead.
+   */
+  isAlive(identity: ProcessIdentity): boolean;
+  /** Reads an environment variable; undefined if unset or not permitted. */
+  env(name: string): string | undefined;
+
+  // ---- kernel lock ----
+  readonly kernelLock: KernelLock;
+}
