@@ -1,54 +1,137 @@
 /**
- * A lock-holding child process for multi-process tests.
+ * A lock-holding child process for multi-process tests (and `holdfast/testing` users).
  *
- * It prints one JSON object per line on stdout (`{"event":"ready",...}`, `{"event":"locked"}`,
- * ...) so the parent can follow it, then holds until killed or until `--hold` ms pass.
+ * It prints one JSON object per line on stdout so the parent can follow it:
+ * `ready`, then `acquired` / `busy` / `error`, `released`, `done`, ...
  *
- * Modes:
- * - `primitive`: take the runtime adapter's kernel lock on `--path` (no FileLock logic).
+ * Modes (`--mode`):
+ * - `hold`: acquire `--resource` (waiting up to `--timeout` ms), hold for `--hold` ms (default:
+ *   until killed), then leave as `--exit` says: `release` (default), `exit` (process.exit
+ *   without releasing), `throw` (an uncaught exception), `hang` (stay until killed).
+ * - `try`: one `tryAcquire`; prints `acquired` or `busy`, then releases.
+ * - `count`: `--increments` times, under the lock, read the JSON counter at `--resource`
+ *   (`{"n": 0}`), add one, write it back (temp file + rename), release.
+ * - `primitive`: take the runtime adapter's bare kernel lock on `--resource`.
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import * as fs from "node:fs";
 import process from "node:process";
 import { runtime } from "../src/runtime/current.ts";
+import { FileLock, withLock } from "../src/lock/file_lock.ts";
+import type { MechanismOption } from "../src/lock/choose_mechanism.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
-    mode: { type: "string", default: "primitive" },
+    mode: { type: "string", default: "hold" },
+    resource: { type: "string" },
     path: { type: "string" },
+    mechanism: { type: "string", default: "auto" },
+    timeout: { type: "string", default: "30000" },
     hold: { type: "string" },
+    exit: { type: "string", default: "release" },
+    increments: { type: "string", default: "1" },
+    "stale-after": { type: "string" },
   },
 });
 
 function emit(event: string, extra: Record<string, unknown> = {}): void {
-  process.stdout.write(JSON.stringify({ event, pid: runtime.pid, ...extra }) + "\n");
+  // Synchronous write: the parent must see 'acquired' even if we are killed right after.
+  fs.writeSync(1, JSON.stringify({ event, pid: runtime.pid, t: Date.now(), ...extra }) + "\n");
 }
 
-function holdFor(ms: number | undefined): Promise<void> {
+function sleep(ms: number | undefined): Promise<void> {
   // A timer keeps the event loop (and so the process) alive while holding.
   return new Promise((resolve) => setTimeout(resolve, ms ?? 2 ** 31 - 1));
 }
 
-async function primitive(path: string): Promise<void> {
-  const handle = runtime.kernelLock.tryLock(path);
+const resource = values.resource ?? values.path;
+if (!resource) throw new Error("--resource is required");
+const options = {
+  mechanism: values.mechanism as MechanismOption,
+  timeout: Number(values.timeout),
+  ...(values["stale-after"] ? { staleAfter: Number(values["stale-after"]) } : {}),
+  onCompromised: (error: Error) => emit("compromised", { message: error.message }),
+};
+
+function reportError(error: unknown): void {
+  const e = error as { code?: string; message?: string; holder?: { pid: number } };
+  emit("error", { code: e.code, message: e.message, holderPid: e.holder?.pid });
+}
+
+async function hold(): Promise<void> {
+  let lock: FileLock;
+  try {
+    lock = await FileLock.acquire(resource!, options);
+  } catch (error) {
+    reportError(error);
+    process.exitCode = 1;
+    return;
+  }
+  emit("acquired", { token: lock.token, mechanism: lock.mechanism });
+  await sleep(values.hold === undefined ? undefined : Number(values.hold));
+  switch (values.exit) {
+    case "exit":
+      emit("exiting");
+      process.exit(0);
+      break;
+    case "throw":
+      emit("throwing");
+      throw new Error("lock_holder: deliberate uncaught exception while holding the lock");
+    case "hang":
+      await sleep(undefined);
+      break;
+    default:
+      await lock.release();
+      emit("released");
+  }
+}
+
+async function tryOnce(): Promise<void> {
+  const lock = await FileLock.tryAcquire(resource!, options);
+  if (!lock) {
+    emit("busy");
+    return;
+  }
+  emit("acquired", { token: lock.token, mechanism: lock.mechanism });
+  await lock.release();
+  emit("released");
+}
+
+async function count(): Promise<void> {
+  const increments = Number(values.increments);
+  for (let i = 0; i < increments; i++) {
+    await withLock(resource!, () => {
+      let n = 0;
+      try {
+        n = JSON.parse(fs.readFileSync(resource!, "utf8")).n;
+      } catch (error) {
+        if ((error as { code?: string }).code !== "ENOENT") throw error;
+      }
+      const temp = `${resource}.${runtime.pid}.tmp`;
+      fs.writeFileSync(temp, JSON.stringify({ n: n + 1 }));
+      fs.renameSync(temp, resource!);
+    }, options);
+  }
+  emit("done", { increments });
+}
+
+async function primitive(): Promise<void> {
+  const handle = runtime.kernelLock.tryLock(resource!);
   if (!handle) {
     emit("refused");
     return;
   }
   emit("locked");
-  await holdFor(values.hold === undefined ? undefined : Number(values.hold));
+  await sleep(values.hold === undefined ? undefined : Number(values.hold));
   handle.release();
   emit("released");
 }
 
 emit("ready", { runtime: runtime.runtime, version: runtime.version });
-if (!values.path) throw new Error("--path is required");
-switch (values.mode) {
-  case "primitive":
-    await primitive(values.path);
-    break;
-  default:
-    throw new Error(`unknown --mode '${values.mode}'`);
-}
+const modes: Record<string, () => Promise<void>> = { hold, try: tryOnce, count, primitive };
+const run = modes[values.mode!];
+if (!run) throw new Error(`unknown --mode '${values.mode}'`);
+await run();

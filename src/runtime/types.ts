@@ -166,11 +166,14 @@ export interface RuntimeAdapter {
   statfs(path: string): FsStats;
   /** Absolute, symlink-free form of an existing path. @throws {FsError} */
   realPath(path: string): string;
+  /** The current working directory. */
+  cwd(): string;
   /**
-   * Calls `onChange` when the directory entry at `path` may have changed. Best effort: a
-   * platform without file watching returns `undefined` and callers poll.
+   * Calls `onChange` when `path` (a file, or any entry of a directory, whose name is then
+   * passed when known) may have changed. Best effort: a platform without file watching
+   * returns `undefined` and callers poll.
    */
-  watch(path: string, onChange: () => void): Watcher | undefined;
+  watch(path: string, onChange: (name?: string) => void): Watcher | undefined;
 
   // ---- process facts ----
   /** This process's PID. */
@@ -186,6 +189,11 @@ export interface RuntimeAdapter {
    * live process whose start time differs from `identity.startTime` is a reused PID: dead.
    */
   isAlive(identity: ProcessIdentity): boolean;
+  /**
+   * Lets the process exit even while `timer` (as returned by `setTimeout`/`setInterval`) is
+   * pending, so a background lease or health check never keeps a program alive.
+   */
+  unrefTimer(timer: unknown): void;
   /** Reads an environment variable; undefined if unset or not permitted. */
   env(name: string): string | undefined;
 

@@ -8,39 +8,45 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import {
+  CURRENT_RUNTIME,
+  type HolderRuntime,
+  scriptCommand,
+} from "../../testing/holder_process.ts";
 
-/** The repository root. */
+/** True when these tests run from the npm build's compiled JavaScript, not from source. */
+export const COMPILED: boolean = import.meta.url.endsWith(".js");
+
+/** The repository root (of the compiled tree, when compiled). */
 export const ROOT: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
+// Tests run from a checkout: the other runtime is the one npm installed.
+const REPO = COMPILED ? path.dirname(ROOT) : ROOT;
+process.env.HOLDFAST_DENO ??= path.join(REPO, "node_modules/.bin/deno");
+process.env.HOLDFAST_NODE ??= path.join(REPO, "node_modules/node24/bin/node");
+
 /** The runtimes a child can be started with. */
-export type RuntimeName = "deno" | "node";
+export type RuntimeName = HolderRuntime;
 
 /** The runtime running this test file. */
-export const CURRENT: RuntimeName = "Deno" in globalThis ? "deno" : "node";
+export const CURRENT: RuntimeName = CURRENT_RUNTIME;
 
 /** The runtime that is not {@linkcode CURRENT}, for cross-runtime tests. */
 export const OTHER: RuntimeName = CURRENT === "deno" ? "node" : "deno";
 
-function executable(runtime: RuntimeName): string {
-  if (runtime === CURRENT) return process.execPath;
-  if (runtime === "deno") {
-    return process.env.HOLDFAST_DENO ?? path.join(ROOT, "node_modules/.bin/deno");
-  }
-  return process.env.HOLDFAST_NODE ?? path.join(ROOT, "node_modules/node24/bin/node");
-}
-
-/** True when these tests run from the npm build's compiled JavaScript, not from source. */
-export const COMPILED: boolean = import.meta.url.endsWith(".js");
+/** Both runtimes, current first. */
+export const BOTH: RuntimeName[] = [CURRENT, OTHER];
 
 /**
  * The argv that runs `script` (a `.ts` path relative to the root) under `runtime`; in the
  * compiled tree it runs the compiled `.js` twin.
  */
 export function commandFor(runtime: RuntimeName, script: string, args: string[] = []): string[] {
-  const file = path.resolve(ROOT, COMPILED ? script.replace(/\.ts$/, ".js") : script);
-  return runtime === "deno"
-    ? [executable("deno"), "run", "-A", "--quiet", file, ...args]
-    : [executable("node"), "--no-warnings", file, ...args];
+  return scriptCommand(
+    runtime,
+    path.resolve(ROOT, COMPILED ? script.replace(/\.ts$/, ".js") : script),
+    args,
+  );
 }
 
 /** Starts `script` under `runtime` with piped stdio. */

@@ -239,7 +239,8 @@ export function createDenoAdapter(): RuntimeAdapter {
     statfs: (path): FsStats =>
       wrap("statfs", path, () => ({ type: Number(nodeFs.statfsSync(path).type) })),
     realPath: (path) => wrap("realpath", path, () => Deno.realPathSync(path)),
-    watch(path: string, onChange: () => void): Watcher | undefined {
+    cwd: () => Deno.cwd(),
+    watch(path: string, onChange: (name?: string) => void): Watcher | undefined {
       let watcher: Deno.FsWatcher;
       try {
         watcher = Deno.watchFs(path, { recursive: false });
@@ -248,7 +249,11 @@ export function createDenoAdapter(): RuntimeAdapter {
       }
       (async () => {
         try {
-          for await (const _event of watcher) onChange();
+          for await (const event of watcher) {
+            for (const changed of event.paths) {
+              onChange(changed.slice(changed.lastIndexOf("/") + 1));
+            }
+          }
         } catch { /* closed */ }
       })();
       return {
@@ -288,6 +293,9 @@ export function createDenoAdapter(): RuntimeAdapter {
         return identity.startTime === undefined || identity.startTime === stat.startTime;
       }
       return signalZero(identity.pid);
+    },
+    unrefTimer(timer: unknown): void {
+      if (typeof timer === "number") Deno.unrefTimer(timer);
     },
     env(name: string): string | undefined {
       try {

@@ -216,9 +216,14 @@ export function createNodeAdapter(): RuntimeAdapter {
     statfs: (path): FsStats =>
       wrap("statfs", path, () => ({ type: Number(fs.statfsSync(path).type) })),
     realPath: (path) => wrap("realpath", path, () => fs.realpathSync(path)),
-    watch(path: string, onChange: () => void): Watcher | undefined {
+    cwd: () => process.cwd(),
+    watch(path: string, onChange: (name?: string) => void): Watcher | undefined {
       try {
-        const watcher = fs.watch(path, { persistent: false }, () => onChange());
+        const watcher = fs.watch(
+          path,
+          { persistent: false },
+          (_event, name) => onChange(name ?? undefined),
+        );
         watcher.on("error", () => {});
         return { close: () => watcher.close() };
       } catch {
@@ -254,6 +259,9 @@ export function createNodeAdapter(): RuntimeAdapter {
         return identity.startTime === undefined || identity.startTime === stat.startTime;
       }
       return signalZero(identity.pid);
+    },
+    unrefTimer(timer: unknown): void {
+      (timer as { unref?: () => void } | undefined)?.unref?.();
     },
     env(name: string): string | undefined {
       try {

@@ -13,7 +13,7 @@ import process from "node:process";
 import type { RuntimeAdapter } from "../../../src/runtime/types.ts";
 import { FsError } from "../../../src/runtime/fs_error.ts";
 import { CURRENT, exited, OTHER, type RuntimeName, spawnScript } from "../../_support/runtimes.ts";
-import { Holder } from "../../_support/holder.ts";
+import { HolderProcess } from "../../../testing/holder_process.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -297,7 +297,7 @@ export function adapterConformance(name: string, adapter: RuntimeAdapter): void 
         it(`excludes a second taker in a ${other} process, and is free right after it is SIGKILLed`, async () => {
           const file = at(`k-${other}.lock`);
           fs.writeFileSync(file, "");
-          const holder = new Holder(other, ["--mode", "primitive", "--path", file]);
+          const holder = new HolderProcess({ mode: "primitive", resource: file, runtime: other });
           try {
             await holder.waitFor("locked");
             assert.equal(
@@ -320,7 +320,7 @@ export function adapterConformance(name: string, adapter: RuntimeAdapter): void 
           const mine = adapter.kernelLock.tryLock(file);
           assert.ok(mine);
           try {
-            const holder = new Holder(other, ["--mode", "primitive", "--path", file]);
+            const holder = new HolderProcess({ mode: "primitive", resource: file, runtime: other });
             await holder.waitFor("refused");
             await holder.exited;
           } finally {

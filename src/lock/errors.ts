@@ -1,0 +1,199 @@
+/**
+ * The errors {@linkcode FileLock} throws: one class per condition a caller may want to catch,
+ * each with a stable `code`, the resource, the lock path, the holder where known, a one-line
+ * Tip and `help()`.
+ *
+ * @module
+ */
+import { HoldfastError } from "../errors/holdfast_error.ts";
+import { describeOwner, type OwnerRecord } from "./owner.ts";
+
+/** Common fields of every lock error. */
+export interface FileLockErrorInit {
+  resource: string;
+  lockPath: string;
+  holder?: OwnerRecord;
+  cause?: unknown;
+}
+
+const INSPECT = (resource: string) =>
+  `FileLock.inspect('${resource}') (or 'holdfast status ${resource}') shows the holder`;
+
+/** Base class of every lock error. */
+export abstract class FileLockError extends HoldfastError {
+  /** The resource the lock guards, as given by the caller. */
+  readonly resource: string;
+  /** The lock file. */
+  readonly lockPath: string;
+  /** The holder of the lock at the time of the error, when it could be read. */
+  readonly holder?: OwnerRecord;
+
+  constructor(init: FileLockErrorInit & { message: string; tip: string; help?: string }) {
+    super(init);
+    this.resource = init.resource;
+    this.lockPath = init.lockPath;
+    if (init.holder) this.holder = init.holder;
+  }
+}
+
+function held(init: FileLockErrorInit): string {
+  return init.holder ? `is held by ${describeOwner(init.holder)}` : "is held by another process";
+}
+
+/** The lock stayed held by another process for the whole timeout. Code `LOCK_TIMEOUT`. */
+export class LockTimeoutError extends FileLockError {
+  readonly code = "LOCK_TIMEOUT";
+  /** How long the caller waited, in ms. */
+  readonly timeout: number;
+  constructor(init: FileLockErrorInit & { timeout: number }) {
+    super({
+      ...init,
+      message: `Cannot acquire lock on '${init.resource}': '${init.lockPath}' ${
+        held(init)
+      } (waited ${init.timeout} ms)`,
+      tip: init.holder
+        ? `If process ${init.holder.pid} should not hold it, stop it; otherwise raise 'timeout' (${
+          INSPECT(init.resource)
+        })`
+        : `Raise 'timeout' or find the holder: ${INSPECT(init.resource)}`,
+      help: [
+        `The lock '${init.lockPath}' was held by another process for the whole ${init.timeout} ms.`,
+        "",
+        "A live holder is never robbed: holdfast waits for it to release, or to die (a dead",
+        "holder frees the lock at once with the kernel mechanism, and as soon as it is seen",
+        "dead with the pidfile mechanism).",
+        "",
+        "What to do:",
+        `- See who holds it: ${INSPECT(init.resource)}.`,
+        "- If the holder is busy on purpose (a long deploy), wait longer: raise the 'timeout' option.",
+        "- If the holder is hung, stop that process; the lock is free the moment it exits.",
+        "- If the holder is on another host (pidfile on a network filesystem), it keeps a lease;",
+        "  the lock frees itself once the lease ('staleAfter') runs out.",
+      ].join("\n"),
+    });
+    this.timeout = init.timeout;
+  }
+}
+
+/** The caller's AbortSignal fired while waiting. Code `LOCK_ABORTED`; `cause` is the reason. */
+export class LockAbortedError extends FileLockError {
+  readonly code = "LOCK_ABORTED";
+  constructor(init: FileLockErrorInit) {
+    super({
+      ...init,
+      message:
+        `Acquisition of lock on '${init.resource}' was aborted (lock file '${init.lockPath}')`,
+      tip: "The caller's AbortSignal fired; nothing was held or changed",
+    });
+  }
+}
+
+/** The lock file could not be created or opened. Code `LOCK_CREATE_FAILED`. */
+export class LockCreateError extends FileLockError {
+  readonly code = "LOCK_CREATE_FAILED";
+  constructor(init: FileLockErrorInit) {
+    const reason = init.cause instanceof Error
+      ? init.cause.message.split("\n")[0]
+      : String(init.cause);
+    super({
+      ...init,
+      message: `Cannot create lock file '${init.lockPath}' for '${init.resource}': ${reason}`,
+      tip: "Check that the resource's directory exists and is writable by this user",
+      help: [
+        `holdfast keeps the lock beside the resource, in '${init.lockPath}', so it needs to create`,
+        "files in the resource's directory. Check that the directory exists, that this user may",
+        "write to it, that the disk is not full and the filesystem not read-only.",
+      ].join("\n"),
+    });
+  }
+}
+
+/** The lock or owner file could not be read. Code `LOCK_READ_FAILED`. */
+export class LockReadError extends FileLockError {
+  readonly code = "LOCK_READ_FAILED";
+  constructor(init: FileLockErrorInit & { path: string }) {
+    const reason = init.cause instanceof Error
+      ? init.cause.message.split("\n")[0]
+      : String(init.cause);
+    super({
+      ...init,
+      message: `Cannot read lock file '${init.path}' for '${init.resource}': ${reason}`,
+      tip: "Check the permissions of the lock file and its directory",
+    });
+  }
+}
+
+/** The lock path holds something holdfast did not write. Code `LOCK_INVALID`. */
+export class LockInvalidError extends FileLockError {
+  readonly code = "LOCK_INVALID";
+  /** Why the content was rejected. */
+  readonly reason: string;
+  /** The beginning of the offending content. */
+  readonly excerpt: string;
+  constructor(init: FileLockErrorInit & { reason: string; excerpt: string }) {
+    super({
+      ...init,
+      message: `Lock file '${init.lockPath}' for '${init.resource}' is invalid (${init.reason}): ${
+        JSON.stringify(init.excerpt)
+      }`,
+      tip: `Check that no other tool uses '${init.lockPath}'; if it is debris, remove it`,
+      help: [
+        `'${init.lockPath}' is not a lock holdfast can read: ${init.reason}.`,
+        "holdfast will not guess whether it is held, and will not delete what it did not write.",
+        "Check that no other program uses the same file name for its own lock. If nothing",
+        "does, the file is debris: remove it and retry.",
+      ].join("\n"),
+    });
+    this.reason = init.reason;
+    this.excerpt = init.excerpt;
+  }
+}
+
+/** Releasing failed; the lock may still be held. Code `LOCK_RELEASE_FAILED`. */
+export class LockReleaseError extends FileLockError {
+  readonly code = "LOCK_RELEASE_FAILED";
+  constructor(init: FileLockErrorInit) {
+    const reason = init.cause instanceof Error
+      ? init.cause.message.split("\n")[0]
+      : String(init.cause);
+    super({
+      ...init,
+      message: `Cannot release lock on '${init.resource}' ('${init.lockPath}'): ${reason}`,
+      tip: "Exiting the process frees a kernel lock; a pidfile lock is freed once seen stale",
+    });
+  }
+}
+
+/** The requested mechanism cannot work here. Code `LOCK_UNSUPPORTED`. */
+export class LockUnsupportedError extends FileLockError {
+  readonly code = "LOCK_UNSUPPORTED";
+  constructor(init: FileLockErrorInit & { detail: string }) {
+    super({
+      ...init,
+      message: `Cannot lock '${init.resource}': ${init.detail}`,
+      tip: "Use mechanism 'auto', or set HOLDFAST_LOCK_MECHANISM=pidfile for this path",
+    });
+  }
+}
+
+/**
+ * The lock was lost while held: its record was replaced or removed, or its lease ran out.
+ * Code `LOCK_COMPROMISED`. It is the `reason` of `lock.signal`, never thrown on its own.
+ */
+export class LockCompromisedError extends FileLockError {
+  readonly code = "LOCK_COMPROMISED";
+  constructor(init: FileLockErrorInit & { detail: string }) {
+    super({
+      ...init,
+      message: `Lock on '${init.resource}' was compromised: ${init.detail}`,
+      tip: "Stop writing to the resource; another process may now hold the lock",
+      help: [
+        `The lock '${init.lockPath}' no longer belongs to this process: ${init.detail}.`,
+        "Typical causes: someone deleted the lock files by hand; the process was paused",
+        "(SIGSTOP, a debugger, a suspended VM) longer than the lease of a pidfile lock held",
+        "from another host; or other code in this process opened and closed the lock file,",
+        "which makes the kernel drop fcntl locks.",
+      ].join("\n"),
+    });
+  }
+}

@@ -1,0 +1,555 @@
+/**
+ * `FileLock`: a cross-process lock on a resource path that no crash can wedge and no race can
+ * double-grant.
+ *
+ * @module
+ */
+import type { RuntimeAdapter } from "../runtime/types.ts";
+import { runtime as defaultRuntime } from "../runtime/current.ts";
+import { hasCode } from "../runtime/fs_error.ts";
+import { InvalidArgumentError } from "../errors/invalid_argument.ts";
+import { join } from "../util/path.ts";
+import { checkMechanism, chooseMechanism, type MechanismOption } from "./choose_mechanism.ts";
+import {
+  LockAbortedError,
+  LockCompromisedError,
+  LockCreateError,
+  LockReadError,
+  LockReleaseError,
+  LockTimeoutError,
+  LockUnsupportedError,
+} from "./errors.ts";
+import { type LockFiles, lockFilesFor, readRecordFile, type RecordRead } from "./lock_files.ts";
+import { LocalQueue } from "./local_queue.ts";
+import type { Attempt, Grant, LockContext } from "./mechanism.ts";
+import { tryKernel } from "./kernel_mechanism.ts";
+import { settleRecord, tryPidfile } from "./pidfile_mechanism.ts";
+import type { Mechanism, OwnerRecord } from "./owner.ts";
+import { staleReason } from "./staleness.ts";
+
+/** Default time `acquire` waits, in ms. */
+export const DEFAULT_TIMEOUT = 10_000;
+/** Default lease of pidfile holders on other hosts, in ms. */
+export const DEFAULT_STALE_AFTER = 10_000;
+/** Longest sleep between two tries while waiting: bounds recovery after a holder's crash. */
+const MAX_POLL_MS = 25;
+/** How often a kernel holder checks that its lock files are still its own. */
+const KERNEL_CHECK_MS = 1_000;
+
+/** Options of {@linkcode FileLock.tryAcquire} and {@linkcode FileLock.inspect}. */
+export interface LockOptions {
+  /**
+   * `"kernel"`: an fcntl lock the OS releases on any exit (local filesystems).
+   * `"pidfile"`: the owner record is the lock (network filesystems).
+   * `"auto"` (default): `HOLDFAST_LOCK_MECHANISM` if set, else pidfile on NFS/SMB/CIFS and
+   * kernel elsewhere.
+   * @default {"auto"}
+   */
+  mechanism?: MechanismOption;
+  /**
+   * Pidfile only: how long a holder on another host may go without renewing its lease (the
+   * record's mtime) before its lock counts as stale. Holders on this host are judged by
+   * whether their process lives, never by age. At least 1000 ms.
+   * @default {10000}
+   */
+  staleAfter?: number;
+  /**
+   * Called once if the held lock is found compromised (its files replaced or removed, its
+   * lease lost). Errors thrown by the callback are swallowed: it can never crash the process.
+   */
+  onCompromised?: (error: LockCompromisedError) => void;
+  /** The runtime adapter to use; for tests and fault injection. Defaults to the current runtime's. */
+  runtime?: RuntimeAdapter;
+}
+
+/** Options of {@linkcode FileLock.acquire} and {@linkcode withLock}. */
+export interface AcquireOptions extends LockOptions {
+  /**
+   * How long to wait for the lock, in ms; `Infinity` waits forever, 0 tries once.
+   * @default {10000}
+   */
+  timeout?: number;
+  /** Aborts the wait; the acquisition then rejects with `LOCK_ABORTED`. */
+  signal?: AbortSignal;
+}
+
+/** What {@linkcode FileLock.inspect} reports. */
+export interface LockInfo {
+  /**
+   * `"free"`: nobody holds it. `"held"`: a live holder has it. `"stale"`: its holder is dead
+   * (or its lease ran out); the next acquisition takes it at once. `"invalid"`: the lock path
+   * holds something holdfast did not write.
+   */
+  readonly state: "free" | "held" | "stale" | "invalid";
+  /** The holder (held, stale) as its record says. */
+  readonly holder?: OwnerRecord;
+  /** The mechanism in use on this path (or that `"auto"` would pick for a free path). */
+  readonly mechanism: Mechanism;
+  readonly lockPath: string;
+  /** Why the lock is stale or invalid. */
+  readonly reason?: string;
+}
+
+const queue = new LocalQueue();
+const localHolders = new Map<string, FileLock>();
+
+function checkResource(resource: unknown): string {
+  if (typeof resource !== "string" || resource.length === 0) {
+    throw new InvalidArgumentError(
+      "resource",
+      `expected a non-empty path, got ${JSON.stringify(resource)}`,
+      "Pass the path of the file or directory the lock guards",
+    );
+  }
+  if (resource.includes("\0")) {
+    throw new InvalidArgumentError(
+      "resource",
+      "the path contains a NUL character",
+      "Pass a plain filesystem path",
+    );
+  }
+  return resource;
+}
+
+function checkNumber(name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || Number.isNaN(value) || value < min) {
+    throw new InvalidArgumentError(
+      name,
+      `expected a number >= ${min}, got ${JSON.stringify(value)}`,
+      `Pass ${name} in milliseconds`,
+    );
+  }
+  return value;
+}
+
+interface Prepared {
+  readonly rt: RuntimeAdapter;
+  readonly files: LockFiles;
+  readonly key: string;
+  readonly mechanism: Mechanism;
+  readonly ctx: LockContext;
+}
+
+function prepare(resource: unknown, options: LockOptions): Prepared {
+  const path = checkResource(resource);
+  const rt = options.runtime ?? defaultRuntime;
+  const requested = checkMechanism(options.mechanism ?? "auto", "option 'mechanism'");
+  const staleAfter = checkNumber("staleAfter", options.staleAfter, DEFAULT_STALE_AFTER, 1000);
+  const files = lockFilesFor(path);
+  let realDir: string;
+  try {
+    realDir = rt.realPath(files.dir);
+  } catch (error) {
+    throw new LockCreateError({ resource: path, lockPath: files.lockPath, cause: error });
+  }
+  const mechanism = chooseMechanism(rt, requested, realDir);
+  return {
+    rt,
+    files,
+    key: join(realDir, files.name),
+    mechanism,
+    ctx: { rt, files, staleAfter },
+  };
+}
+
+function attempt(p: Prepared): Attempt {
+  const onRecord = (found: RecordRead & { kind: "file" }) => settleRecord(p.ctx, found);
+  if (p.mechanism === "kernel") return tryKernel(p.ctx, onRecord);
+  return tryPidfile(p.ctx, () => {
+    // The path carries the kernel mechanism's placeholder: honour that protocol.
+    if (p.rt.kernelLock.kind === "unsupported") {
+      throw new LockUnsupportedError({
+        resource: p.files.resource,
+        lockPath: p.files.lockPath,
+        detail:
+          `'${p.files.lockPath}' is locked with the kernel mechanism by other processes, and ${p.rt.runtime} ${p.rt.version} offers no kernel lock`,
+      });
+    }
+    return tryKernel(p.ctx, onRecord);
+  });
+}
+
+/** Waits for a change near the lock, a poll interval, or abort, whichever comes first. */
+function pause(ms: number, wake: { notify?: () => void }, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      wake.notify = undefined;
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    wake.notify = done;
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * A held cross-process lock on a resource path.
+ *
+ * Guarantees:
+ * - no two holders, in any process or runtime (Deno and Node exclude each other);
+ * - a holder that dies, however it dies, frees the lock within milliseconds (kernel: at once;
+ *   pidfile on this host: as soon as a waiter sees the process gone);
+ * - a live holder is never robbed, however long it holds;
+ * - inside one process, acquisitions of one resource are served first come, first served.
+ *
+ * The lock is not reentrant: acquiring it again from the same process waits for the release.
+ *
+ * @example Hold a lock for a block
+ * ```ts
+ * await using lock = await FileLock.acquire("state/deploy.json");
+ * // ... only one process at a time runs this
+ * ```
+ */
+export class FileLock implements AsyncDisposable {
+  /** The resource the lock guards, as given. */
+  readonly resource: string;
+  /** The lock file: `resource + ".lock"`. */
+  readonly lockPath: string;
+  /** The mechanism that holds it. */
+  readonly mechanism: Mechanism;
+  /** This grant's owner record, as written for other processes to read. */
+  readonly owner: OwnerRecord;
+  /**
+   * The fencing token of this grant: larger than that of every earlier grant of the same
+   * lock path, so a store can refuse writes from a holder that has since lost the lock.
+   */
+  readonly token: number;
+  readonly #grant: Grant;
+  readonly #key: string;
+  readonly #controller = new AbortController();
+  readonly #onCompromised?: (error: LockCompromisedError) => void;
+  readonly #rt: RuntimeAdapter;
+  #monitor: unknown;
+  #released = false;
+
+  private constructor(p: Prepared, grant: Grant, options: LockOptions) {
+    this.resource = p.files.resource;
+    this.lockPath = p.files.lockPath;
+    this.mechanism = grant.mechanism;
+    this.owner = grant.owner;
+    this.token = grant.owner.token;
+    this.#grant = grant;
+    this.#key = p.key;
+    this.#rt = p.rt;
+    if (options.onCompromised) this.#onCompromised = options.onCompromised;
+    localHolders.set(p.key, this);
+    this.#startMonitor(p.ctx.staleAfter);
+  }
+
+  /** Fires (with a `LOCK_COMPROMISED` error as reason) if the lock is lost while held. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Whether `release()` has been called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** The lock path for `resource`: `resource + ".lock"`. */
+  static lockPathFor(resource: string): string {
+    return lockFilesFor(checkResource(resource)).lockPath;
+  }
+
+  /**
+   * Waits until the lock on `resource` is held by this caller.
+   *
+   * @throws {LockTimeoutError} `LOCK_TIMEOUT`: held by someone else for the whole `timeout`.
+   * @throws {LockAbortedError} `LOCK_ABORTED`: `signal` fired.
+   * @throws {LockCreateError} `LOCK_CREATE_FAILED`: the lock file cannot be created.
+   * @throws {LockReadError} `LOCK_READ_FAILED`: the lock file cannot be read.
+   * @throws {LockInvalidError} `LOCK_INVALID`: the lock path holds something foreign.
+   * @throws {LockUnsupportedError} `LOCK_UNSUPPORTED`: the mechanism cannot work here.
+   * @throws {InvalidArgumentError} `INVALID_ARGUMENT`: bad resource or options.
+   */
+  static async acquire(resource: string, options: AcquireOptions = {}): Promise<FileLock> {
+    const p = prepare(resource, options);
+    const timeout = checkNumber("timeout", options.timeout, DEFAULT_TIMEOUT, 0);
+    const errInit = () => ({ resource: p.files.resource, lockPath: p.files.lockPath });
+    if (options.signal?.aborted) {
+      throw new LockAbortedError({ ...errInit(), cause: options.signal.reason });
+    }
+
+    const deadline = new AbortController();
+    const timer = Number.isFinite(timeout)
+      ? setTimeout(() => deadline.abort(), timeout)
+      : undefined;
+    const stop = options.signal
+      ? AbortSignal.any([options.signal, deadline.signal])
+      : deadline.signal;
+    const failure = (holder?: OwnerRecord) =>
+      options.signal?.aborted
+        ? new LockAbortedError({
+          ...errInit(),
+          cause: options.signal.reason,
+          ...(holder ? { holder } : {}),
+        })
+        : new LockTimeoutError({ ...errInit(), timeout, ...(holder ? { holder } : {}) });
+
+    try {
+      try {
+        await queue.enter(p.key, stop);
+      } catch {
+        throw failure(localHolders.get(p.key)?.owner);
+      }
+      const wake: { notify?: () => void } = {};
+      let watcher: { close(): void } | undefined;
+      let delay = 1;
+      try {
+        for (;;) {
+          const result = attempt(p);
+          if (result.acquired) return new FileLock(p, result.grant, options);
+          if (stop.aborted) throw failure(result.holder);
+          watcher ??= p.rt.watch(p.files.dir, (name) => {
+            if (name === undefined || name.startsWith(p.files.name)) wake.notify?.();
+          }) ?? { close() {} };
+          await pause(delay, wake, stop);
+          delay = Math.min(delay * 2, MAX_POLL_MS);
+          if (stop.aborted) {
+            // One last try: a release may have raced the deadline.
+            const last = attempt(p);
+            if (last.acquired) return new FileLock(p, last.grant, options);
+            throw failure(last.holder);
+          }
+        }
+      } catch (error) {
+        queue.leave(p.key);
+        throw error;
+      } finally {
+        watcher?.close();
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Tries once, without waiting: the lock, or `undefined` if someone holds it (including
+   * another acquisition in this process). A stale lock of a dead holder is taken over.
+   *
+   * @throws {LockCreateError | LockReadError | LockInvalidError | LockUnsupportedError | InvalidArgumentError}
+   */
+  static tryAcquire(resource: string, options: LockOptions = {}): Promise<FileLock | undefined> {
+    try {
+      const p = prepare(resource, options);
+      if (!queue.tryEnter(p.key)) return Promise.resolve(undefined);
+      let result: Attempt;
+      try {
+        result = attempt(p);
+      } catch (error) {
+        queue.leave(p.key);
+        throw error;
+      }
+      if (!result.acquired) {
+        queue.leave(p.key);
+        return Promise.resolve(undefined);
+      }
+      return Promise.resolve(new FileLock(p, result.grant, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Reports the state of the lock on `resource` without taking it (a kernel lock is probed
+   * for an instant, which a concurrent acquirer may see as busy and simply retry).
+   *
+   * @throws {LockReadError | InvalidArgumentError}
+   */
+  static inspect(resource: string, options: LockOptions = {}): Promise<LockInfo> {
+    try {
+      return Promise.resolve(inspectNow(resource, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Releases the lock. Idempotent: later calls do nothing.
+   *
+   * @throws {LockReleaseError} `LOCK_RELEASE_FAILED` if the lock files could not be updated;
+   *   this process no longer considers itself the holder either way.
+   */
+  release(): Promise<void> {
+    if (this.#released) return Promise.resolve();
+    this.#released = true;
+    this.#stopMonitor();
+    localHolders.delete(this.#key);
+    try {
+      this.#grant.release();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(
+        new LockReleaseError({
+          resource: this.resource,
+          lockPath: this.lockPath,
+          holder: this.owner,
+          cause: error,
+        }),
+      );
+    } finally {
+      queue.leave(this.#key);
+    }
+  }
+
+  /** Releases the lock: `await using lock = await FileLock.acquire(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+
+  #startMonitor(staleAfter: number): void {
+    const period = this.#grant.renew ? Math.max(100, Math.floor(staleAfter / 4)) : KERNEL_CHECK_MS;
+    this.#monitor = setInterval(() => this.#check(), period);
+    this.#rt.unrefTimer(this.#monitor);
+  }
+
+  #stopMonitor(): void {
+    if (this.#monitor !== undefined) clearInterval(this.#monitor as number);
+    this.#monitor = undefined;
+  }
+
+  #check(): void {
+    if (this.#released) return;
+    const problem = this.#grant.verify();
+    if (problem === undefined) {
+      try {
+        this.#grant.renew?.();
+      } catch { /* a missed renewal is retried at the next tick */ }
+      return;
+    }
+    this.#stopMonitor();
+    const error = new LockCompromisedError({
+      resource: this.resource,
+      lockPath: this.lockPath,
+      holder: this.owner,
+      detail: problem,
+    });
+    this.#controller.abort(error);
+    try {
+      this.#onCompromised?.(error);
+    } catch { /* a callback must not crash the process */ }
+  }
+}
+
+function inspectNow(resource: string, options: LockOptions): LockInfo {
+  const p = prepare(resource, options);
+  const { rt, files } = p;
+  let found: RecordRead;
+  try {
+    const info = rt.lstat(files.lockPath);
+    if (info.isSymlink || !info.isFile) {
+      return {
+        state: "invalid",
+        mechanism: p.mechanism,
+        lockPath: files.lockPath,
+        reason: info.isSymlink
+          ? "the lock path is a symlink"
+          : "the lock path is not a regular file",
+      };
+    }
+    // Never open the placeholder through the filesystem: closing that descriptor would drop
+    // this process's own fcntl lock on it.
+    found = info.size === 0
+      ? { kind: "empty", ino: info.ino, mtimeMs: info.mtimeMs }
+      : readRecordFile(rt, files.lockPath);
+  } catch (error) {
+    if (hasCode(error, "ENOENT")) {
+      return { state: "free", mechanism: p.mechanism, lockPath: files.lockPath };
+    }
+    throw new LockReadError({
+      resource: files.resource,
+      lockPath: files.lockPath,
+      path: files.lockPath,
+      cause: error,
+    });
+  }
+  if (found.kind === "missing") {
+    return { state: "free", mechanism: p.mechanism, lockPath: files.lockPath };
+  }
+  if (found.kind === "empty") {
+    const local = localHolders.get(p.key);
+    if (local) {
+      return { state: "held", holder: local.owner, mechanism: "kernel", lockPath: files.lockPath };
+    }
+    if (rt.kernelLock.kind === "unsupported") {
+      return {
+        state: "held",
+        mechanism: "kernel",
+        lockPath: files.lockPath,
+        reason: "this runtime cannot probe kernel locks",
+      };
+    }
+    let probe;
+    try {
+      probe = rt.kernelLock.tryLock(files.lockPath);
+    } catch (error) {
+      throw new LockReadError({
+        resource: files.resource,
+        lockPath: files.lockPath,
+        path: files.lockPath,
+        cause: error,
+      });
+    }
+    if (probe) {
+      probe.release();
+      return { state: "free", mechanism: "kernel", lockPath: files.lockPath };
+    }
+    const holder = readRecordFile(rt, files.ownerPath);
+    return {
+      state: "held",
+      ...(holder.kind === "file" && holder.ok ? { holder: holder.record } : {}),
+      mechanism: "kernel",
+      lockPath: files.lockPath,
+    };
+  }
+  if (!found.ok) {
+    return {
+      state: "invalid",
+      mechanism: "pidfile",
+      lockPath: files.lockPath,
+      reason: `${found.reason}: ${JSON.stringify(found.excerpt)}`,
+    };
+  }
+  const reason = staleReason(rt, found.record, found.mtimeMs, p.ctx.staleAfter);
+  return reason
+    ? {
+      state: "stale",
+      holder: found.record,
+      mechanism: "pidfile",
+      lockPath: files.lockPath,
+      reason,
+    }
+    : { state: "held", holder: found.record, mechanism: "pidfile", lockPath: files.lockPath };
+}
+
+/**
+ * Runs `fn` while holding the lock on `resource`, and releases it on every path out (return,
+ * throw, abort). Returns what `fn` returns. If `fn` throws, that error wins over a failed release.
+ *
+ * @throws whatever {@linkcode FileLock.acquire} throws, and whatever `fn` throws.
+ * @example
+ * ```ts
+ * const next = await withLock("counter.json", async () => {
+ *   // read, change, write: no other process can interleave
+ * });
+ * ```
+ */
+export async function withLock<T>(
+  resource: string,
+  fn: (lock: FileLock) => T | Promise<T>,
+  options: AcquireOptions = {},
+): Promise<T> {
+  const lock = await FileLock.acquire(resource, options);
+  let result: T;
+  try {
+    result = await fn(lock);
+  } catch (error) {
+    await lock.release().catch(() => {});
+    throw error;
+  }
+  await lock.release();
+  return result;
+}

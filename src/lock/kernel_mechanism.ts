@@ -1,0 +1,173 @@
+/**
+ * The kernel mechanism: an fcntl lock on an empty placeholder file, released by the kernel the
+ * instant the holder exits, however it exits.
+ *
+ * The placeholder is never deleted: deleting it would let a waiter that opened the old inode
+ * lock it while a newcomer locks a fresh file at the same path. The holder's record goes to
+ * the owner file beside it, where waiters read who holds the lock.
+ *
+ * See docs/PROTOCOL.md for the step-by-step protocol and its residual risks.
+ *
+ * @module
+ */
+import { hasCode } from "../runtime/fs_error.ts";
+import type { KernelLockHandle } from "../runtime/types.ts";
+import {
+  LockCreateError,
+  LockInvalidError,
+  LockReadError,
+  LockUnsupportedError,
+} from "./errors.ts";
+import {
+  FILE_MODE,
+  lastToken,
+  readRecordFile,
+  type RecordRead,
+  writeOwnerFile,
+} from "./lock_files.ts";
+import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
+import { newOwnerRecord, type OwnerRecord } from "./owner.ts";
+
+function errorInit(ctx: LockContext) {
+  return { resource: ctx.files.resource, lockPath: ctx.files.lockPath };
+}
+
+/** Creates the placeholder if missing. Returns its inode, or "record" if a pidfile record sits there. */
+function ensurePlaceholder(ctx: LockContext): number | "record" {
+  const { rt, files } = ctx;
+  for (;;) {
+    let info;
+    try {
+      info = rt.lstat(files.lockPath);
+    } catch (error) {
+      if (!hasCode(error, "ENOENT")) throw new LockCreateError({ ...errorInit(ctx), cause: error });
+      try {
+        rt.open(files.lockPath, {
+          write: true,
+          create: true,
+          exclusive: true,
+          noFollow: true,
+          mode: FILE_MODE,
+        })
+          .close();
+      } catch (createError) {
+        if (hasCode(createError, "EEXIST")) continue;
+        throw new LockCreateError({ ...errorInit(ctx), cause: createError });
+      }
+      continue;
+    }
+    if (info.isSymlink || !info.isFile) {
+      throw new LockInvalidError({
+        ...errorInit(ctx),
+        reason: info.isSymlink ? "a symlink, which holdfast never follows" : "not a regular file",
+        excerpt: "",
+      });
+    }
+    return info.size > 0 ? "record" : info.ino;
+  }
+}
+
+/** The current holder as named by the owner file, if readable and of the kernel mechanism. */
+function readHolder(ctx: LockContext): OwnerRecord | undefined {
+  try {
+    const found = readRecordFile(ctx.rt, ctx.files.ownerPath);
+    return found.kind === "file" && found.ok ? found.record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function grantFor(
+  ctx: LockContext,
+  handle: KernelLockHandle,
+  ino: number,
+  owner: OwnerRecord,
+): Grant {
+  const { rt, files } = ctx;
+  return {
+    mechanism: "kernel",
+    owner,
+    release(): void {
+      handle.release();
+      // Touch the placeholder (by path: opening it would be harmless now, but a path call is
+      // cheaper) so that waiters watching the directory wake at once instead of at their next poll.
+      try {
+        const now = Date.now();
+        rt.utimes(files.lockPath, now, now);
+      } catch { /* waiters fall back to polling */ }
+    },
+    verify(): string | undefined {
+      try {
+        const info = rt.lstat(files.lockPath);
+        if (info.ino !== ino) return `its lock file '${files.lockPath}' was replaced`;
+      } catch (error) {
+        if (hasCode(error, "ENOENT")) return `its lock file '${files.lockPath}' was deleted`;
+        return undefined;
+      }
+      const found = readRecordFile(rt, files.ownerPath);
+      if (found.kind === "file" && found.ok && found.record.nonce !== owner.nonce) {
+        return `another process (${found.record.pid}) was granted the lock`;
+      }
+      return undefined;
+    },
+  };
+}
+
+/**
+ * One try of the kernel mechanism.
+ *
+ * @param onRecord called when a pidfile record sits at the lock path: the pidfile protocol is
+ *   honoured (live holder waited for, stale record removed) before a placeholder is made.
+ * @throws {LockCreateError | LockReadError | LockInvalidError | LockUnsupportedError}
+ */
+export function tryKernel(
+  ctx: LockContext,
+  onRecord: (found: RecordRead & { kind: "file" }) => "free" | Attempt,
+): Attempt {
+  const { rt, files } = ctx;
+  if (rt.kernelLock.kind === "unsupported") {
+    throw new LockUnsupportedError({
+      ...errorInit(ctx),
+      detail: `${rt.runtime} ${rt.version} offers no kernel lock`,
+    });
+  }
+  for (let round = 0; round < 4; round++) {
+    const placeholder = ensurePlaceholder(ctx);
+    if (placeholder === "record") {
+      let found: RecordRead;
+      try {
+        found = readRecordFile(rt, files.lockPath);
+      } catch (error) {
+        throw new LockReadError({ ...errorInit(ctx), path: files.lockPath, cause: error });
+      }
+      if (found.kind !== "file") continue;
+      const settled = onRecord(found);
+      if (settled === "free") continue;
+      return settled;
+    }
+    let handle: KernelLockHandle | undefined;
+    try {
+      handle = rt.kernelLock.tryLock(files.lockPath);
+    } catch (error) {
+      // EINVAL: content appeared between our lstat and the lock (a pidfile record): look again.
+      if (hasCode(error, "EINVAL")) continue;
+      throw new LockCreateError({ ...errorInit(ctx), cause: error });
+    }
+    if (!handle) return busy(readHolder(ctx));
+    try {
+      // The path may have been replaced between lstat and lock; then we locked a stranger.
+      if (rt.lstat(files.lockPath).ino !== placeholder) {
+        handle.release();
+        continue;
+      }
+      const owner = newOwnerRecord(rt, "kernel", lastToken(rt, files) + 1);
+      writeOwnerFile(rt, files, owner);
+      return { acquired: true, grant: grantFor(ctx, handle, placeholder, owner) };
+    } catch (error) {
+      handle.release();
+      if (hasCode(error, "ENOENT")) continue;
+      throw new LockCreateError({ ...errorInit(ctx), cause: error });
+    }
+  }
+  return busy(readHolder(ctx));
+}

@@ -1,0 +1,130 @@
+/**
+ * The files of one lock and the small operations on them shared by both mechanisms.
+ *
+ * For a resource `R`:
+ * - `R.lock`: the lock path. With the kernel mechanism an empty placeholder that carries the
+ *   fcntl lock and is never deleted; with the pidfile mechanism the owner record itself, whose
+ *   existence is the lock.
+ * - `R.lock.owner`: the record of the latest grant (both mechanisms). It names the current
+ *   holder of a kernel lock and carries the fencing token forward from grant to grant.
+ * - `R.lock.break`: exists only while one process removes a stale pidfile record.
+ * - `R.lock.<nonce>.tmp`: a pidfile claim being prepared; gone within microseconds.
+ *
+ * @module
+ */
+import type { RuntimeAdapter } from "../runtime/types.ts";
+import { FsError, hasCode } from "../runtime/fs_error.ts";
+import { basename, dirname, join } from "../util/path.ts";
+import {
+  type DecodedRecord,
+  decodeOwnerRecord,
+  encodeOwnerRecord,
+  type OwnerRecord,
+} from "./owner.ts";
+
+/** Permission bits of every file holdfast creates. */
+export const FILE_MODE = 0o600;
+
+/** The paths belonging to one lock. */
+export interface LockFiles {
+  /** The resource, as the caller gave it. */
+  readonly resource: string;
+  /** `resource + ".lock"`, as the caller's path spells it. */
+  readonly lockPath: string;
+  readonly ownerPath: string;
+  readonly breakPath: string;
+  /** The directory holding the lock files. */
+  readonly dir: string;
+  /** The lock file's name inside `dir`. */
+  readonly name: string;
+}
+
+/** The paths of the lock guarding `resource`. */
+export function lockFilesFor(resource: string): LockFiles {
+  const lockPath = resource + ".lock";
+  return {
+    resource,
+    lockPath,
+    ownerPath: lockPath + ".owner",
+    breakPath: lockPath + ".break",
+    dir: dirname(lockPath),
+    name: basename(lockPath),
+  };
+}
+
+/** A unique temp path beside the lock for a claim being prepared. */
+export function claimTempPath(files: LockFiles, nonce: string): string {
+  return join(files.dir, `${files.name}.${nonce}.tmp`);
+}
+
+/** What {@linkcode readRecordFile} found. */
+export type RecordRead =
+  | { readonly kind: "missing" }
+  | { readonly kind: "empty"; readonly ino: number; readonly mtimeMs: number }
+  | (DecodedRecord & { readonly kind: "file"; readonly ino: number; readonly mtimeMs: number });
+
+/**
+ * Reads a record file without following symlinks. A record rewritten in place can be caught
+ * half-written; a few immediate re-reads see it whole.
+ *
+ * @throws {FsError} for anything but a missing file.
+ */
+export function readRecordFile(rt: RuntimeAdapter, path: string): RecordRead {
+  let last: RecordRead = { kind: "missing" };
+  for (let attempt = 0; attempt < 4; attempt++) {
+    let info;
+    let bytes: Uint8Array;
+    try {
+      info = rt.lstat(path);
+      if (info.isSymlink || !info.isFile) {
+        throw new FsError("ELOOP", "read (not a regular file)", path);
+      }
+      if (info.size === 0) return { kind: "empty", ino: info.ino, mtimeMs: info.mtimeMs };
+      bytes = rt.readFile(path);
+    } catch (error) {
+      if (hasCode(error, "ENOENT")) return { kind: "missing" };
+      throw error;
+    }
+    if (bytes.length === 0) return { kind: "empty", ino: info.ino, mtimeMs: info.mtimeMs };
+    last = { kind: "file", ino: info.ino, mtimeMs: info.mtimeMs, ...decodeOwnerRecord(bytes) };
+    if (last.ok) return last;
+  }
+  return last;
+}
+
+/** The fencing token found in the owner file, or 0. Never throws for content problems. */
+export function lastToken(rt: RuntimeAdapter, files: LockFiles): number {
+  const found = readRecordFile(rt, files.ownerPath);
+  return found.kind === "file" && found.ok ? found.record.token : 0;
+}
+
+/**
+ * Rewrites the owner file with `record`, in place (no temp file: a kernel holder must never
+ * rename over files while it holds, and readers tolerate a torn read by re-reading).
+ *
+ * @throws {FsError}
+ */
+export function writeOwnerFile(rt: RuntimeAdapter, files: LockFiles, record: OwnerRecord): void {
+  const bytes = encodeOwnerRecord(record);
+  const file = rt.open(files.ownerPath, {
+    write: true,
+    create: true,
+    noFollow: true,
+    mode: FILE_MODE,
+  });
+  try {
+    file.write(bytes, 0);
+    file.truncate(bytes.length);
+  } finally {
+    file.close();
+  }
+}
+
+/** Removes `path`, ignoring a file that is already gone. @throws {FsError} */
+export function unlinkIfPresent(rt: RuntimeAdapter, path: string): void {
+  try {
+    rt.unlink(path);
+  } catch (error) {
+    if (!hasCode(error, "ENOENT")) throw error;
+  }
+}

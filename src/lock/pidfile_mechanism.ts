@@ -1,0 +1,254 @@
+/**
+ * The pidfile mechanism: the owner record at the lock path is the lock.
+ *
+ * Claim: write the record to a unique temp file, hard-link it to the lock path, and count the
+ * temp file's links: 2 means the link landed (the classic NFS-safe claim: link() is atomic
+ * there, and its reply may be lost, so its return value alone is not trusted). The record
+ * exists whole from the first instant; no reader ever sees an empty lock file.
+ *
+ * Stale: a record whose holder is on this host and boot and whose process identity is gone,
+ * a record from an earlier boot, or one from another host whose lease (the file's mtime,
+ * renewed by the holder) has run out. Stale records are removed under a breaker file, so
+ * that of many waiters finding the same stale record one removes it, and a fresh record put
+ * there by a new holder in the meantime is never taken for the stale one.
+ *
+ * See docs/PROTOCOL.md for the step-by-step protocol and its residual risks.
+ *
+ * @module
+ */
+import { hasCode } from "../runtime/fs_error.ts";
+import { LockCreateError, LockInvalidError, LockReadError } from "./errors.ts";
+import {
+  claimTempPath,
+  FILE_MODE,
+  lastToken,
+  readRecordFile,
+  type RecordRead,
+  unlinkIfPresent,
+  writeOwnerFile,
+} from "./lock_files.ts";
+import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
+import { encodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "./owner.ts";
+import { staleReason } from "./staleness.ts";
+
+/** A breaker older than this is debris, whoever wrote it: breaking takes microseconds. */
+const BREAKER_MAX_AGE_MS = 10_000;
+
+function errorInit(ctx: LockContext) {
+  return { resource: ctx.files.resource, lockPath: ctx.files.lockPath };
+}
+
+/** Writes `record` to a new exclusive temp file; returns its path. @throws {FsError} */
+function writeTemp(ctx: LockContext, record: OwnerRecord): string {
+  const temp = claimTempPath(ctx.files, record.nonce);
+  const file = ctx.rt.open(temp, {
+    write: true,
+    create: true,
+    exclusive: true,
+    noFollow: true,
+    mode: FILE_MODE,
+  });
+  try {
+    file.write(encodeOwnerRecord(record));
+  } catch (error) {
+    file.close();
+    unlinkIfPresent(ctx.rt, temp);
+    throw error;
+  }
+  file.close();
+  return temp;
+}
+
+/** Tries to make `record` the lock; true if it now is. @throws {FsError} */
+function claim(ctx: LockContext, record: OwnerRecord, target = ctx.files.lockPath): boolean {
+  const temp = writeTemp(ctx, record);
+  try {
+    try {
+      ctx.rt.link(temp, target);
+    } catch (error) {
+      if (hasCode(error, "EEXIST")) return false;
+      // Over NFS a lost reply can report failure for a link that landed: count links instead.
+      if (ctx.rt.lstat(temp).nlink < 2) throw error;
+      return true;
+    }
+    return ctx.rt.lstat(temp).nlink >= 2;
+  } finally {
+    unlinkIfPresent(ctx.rt, temp);
+  }
+}
+
+function isOurs(found: RecordRead, record: OwnerRecord): boolean {
+  return found.kind === "file" && found.ok && found.record.nonce === record.nonce;
+}
+
+/**
+ * Takes the breaker, the right to remove a stale record, if nobody else has it. A breaker left
+ * by a dead process (or older than 10 s) is itself removed first.
+ */
+function takeBreaker(ctx: LockContext, me: OwnerRecord): boolean {
+  const { rt, files } = ctx;
+  for (let round = 0; round < 2; round++) {
+    if (claim(ctx, me, files.breakPath)) return true;
+    const found = readRecordFile(rt, files.breakPath);
+    if (found.kind === "missing") continue;
+    const age = Date.now() - found.mtimeMs;
+    const stale = age > BREAKER_MAX_AGE_MS ||
+      (found.kind === "file" && found.ok &&
+        staleReason(rt, found.record, found.mtimeMs, BREAKER_MAX_AGE_MS));
+    if (!stale) return false;
+    // Move the stale breaker aside under a unique name and check by inode that it was the
+    // one judged stale; a fresh breaker moved by mistake is put back.
+    const aside = `${files.breakPath}.${me.nonce}.dead`;
+    try {
+      rt.rename(files.breakPath, aside);
+    } catch (error) {
+      if (hasCode(error, "ENOENT")) continue;
+      throw error;
+    }
+    try {
+      if (rt.lstat(aside).ino !== found.ino) {
+        try {
+          rt.link(aside, files.breakPath);
+        } catch { /* a third breaker arrived; it re-checks the record itself */ }
+        return false;
+      }
+    } finally {
+      unlinkIfPresent(rt, aside);
+    }
+  }
+  return false;
+}
+
+function dropBreaker(ctx: LockContext, me: OwnerRecord): void {
+  const found = readRecordFile(ctx.rt, ctx.files.breakPath);
+  if (isOurs(found, me)) unlinkIfPresent(ctx.rt, ctx.files.breakPath);
+}
+
+/**
+ * Removes the stale record `stale` (as read at the lock path), if it is still there and still
+ * stale, under the breaker. Returns true when the lock path is now free to claim.
+ */
+function removeStale(ctx: LockContext, stale: RecordRead & { kind: "file"; ok: true }): boolean {
+  const { rt, files } = ctx;
+  const me = newOwnerRecord(rt, "pidfile", 0);
+  if (!takeBreaker(ctx, me)) return false;
+  try {
+    const again = readRecordFile(rt, files.lockPath);
+    if (again.kind === "missing") return true;
+    if (again.kind !== "file" || !again.ok) return false;
+    const reason = staleReason(rt, again.record, again.mtimeMs, ctx.staleAfter);
+    if (again.ino !== stale.ino || again.record.nonce !== stale.record.nonce || !reason) {
+      return false;
+    }
+    unlinkIfPresent(rt, files.lockPath);
+    ctx.onStaleRemoved?.(again.record, reason);
+    return true;
+  } finally {
+    dropBreaker(ctx, me);
+  }
+}
+
+/**
+ * Deals with a pidfile record found at the lock path (by either mechanism): reports its live
+ * holder, or removes it if stale.
+ *
+ * @returns `"free"` if the path is now free to claim, otherwise a busy attempt.
+ * @throws {LockInvalidError} if the file is not a holdfast record.
+ */
+export function settleRecord(
+  ctx: LockContext,
+  found: RecordRead & { kind: "file" },
+): "free" | Attempt {
+  if (!found.ok) {
+    throw new LockInvalidError({ ...errorInit(ctx), reason: found.reason, excerpt: found.excerpt });
+  }
+  const reason = staleReason(ctx.rt, found.record, found.mtimeMs, ctx.staleAfter);
+  if (!reason) return busy(found.record);
+  return removeStale(ctx, found) ? "free" : busy(found.record);
+}
+
+function grantFor(ctx: LockContext, owner: OwnerRecord): Grant {
+  const { rt, files } = ctx;
+  const check = (): string | undefined => {
+    let found: RecordRead;
+    try {
+      found = readRecordFile(rt, files.lockPath);
+    } catch {
+      return undefined; // cannot tell now; check again later
+    }
+    if (found.kind === "missing") return `its record '${files.lockPath}' was removed`;
+    if (!isOurs(found, owner)) {
+      return `its record '${files.lockPath}' was replaced by another holder's`;
+    }
+    return undefined;
+  };
+  return {
+    mechanism: "pidfile",
+    owner,
+    release(): void {
+      // Remove the record only if it is still ours: a successor's record stays.
+      if (check() === undefined) unlinkIfPresent(rt, files.lockPath);
+    },
+    verify: check,
+    renew(): void {
+      const now = Date.now();
+      rt.utimes(files.lockPath, now, now);
+    },
+  };
+}
+
+/**
+ * One try of the pidfile mechanism.
+ *
+ * @param onPlaceholder called when the lock path holds the kernel mechanism's empty
+ *   placeholder: the other side's protocol is honoured instead of breaking it.
+ * @throws {LockCreateError | LockReadError | LockInvalidError}
+ */
+export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Attempt {
+  const { rt, files } = ctx;
+  let holder: OwnerRecord | undefined;
+  for (let round = 0; round < 4; round++) {
+    let owner: OwnerRecord;
+    try {
+      owner = newOwnerRecord(rt, "pidfile", lastToken(rt, files) + 1);
+      if (claim(ctx, owner)) {
+        try {
+          // A grant may have landed between reading the token and claiming: stay ahead of it.
+          const seen = lastToken(rt, files);
+          if (seen >= owner.token) {
+            owner = { ...owner, token: seen + 1 };
+            rt.rename(writeTemp(ctx, owner), files.lockPath);
+          }
+          writeOwnerFile(rt, files, owner);
+        } catch (error) {
+          // Half a grant is no grant: give the claim back before reporting.
+          try {
+            grantFor(ctx, owner).release();
+          } catch { /* the record stays; it is ours and will be seen stale once we exit */ }
+          throw error;
+        }
+        return { acquired: true, grant: grantFor(ctx, owner) };
+      }
+    } catch (error) {
+      throw new LockCreateError({ ...errorInit(ctx), cause: error });
+    }
+    let found: RecordRead;
+    try {
+      found = readRecordFile(rt, files.lockPath);
+    } catch (error) {
+      throw new LockReadError({ ...errorInit(ctx), path: files.lockPath, cause: error });
+    }
+    if (found.kind === "missing") continue; // released between our claim and our read
+    if (found.kind === "empty") return onPlaceholder();
+    let settled: "free" | Attempt;
+    try {
+      settled = settleRecord(ctx, found);
+    } catch (error) {
+      if (error instanceof LockInvalidError) throw error;
+      throw new LockCreateError({ ...errorInit(ctx), cause: error });
+    }
+    if (settled !== "free") return settled;
+    if (found.ok) holder = found.record;
+  }
+  return busy(holder);
+}

@@ -1,0 +1,206 @@
+/**
+ * Start a process that holds a holdfast lock, follow what it does, kill it: for testing your
+ * own code under contention and crashes.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+/** The runtimes a holder process can run on. */
+export type HolderRuntime = "deno" | "node";
+
+/** The runtime running this code. */
+export const CURRENT_RUNTIME: HolderRuntime = "Deno" in globalThis ? "deno" : "node";
+
+const COMPILED = import.meta.url.endsWith(".js");
+const HELPER = fileURLToPath(
+  new URL(`../helpers/lock_holder.${COMPILED ? "js" : "ts"}`, import.meta.url),
+);
+
+/**
+ * The executable for `runtime`: this process's own for the current runtime, otherwise
+ * `HOLDFAST_DENO` / `HOLDFAST_NODE` from the environment, or `deno` / `node` on the PATH.
+ */
+export function runtimeExecutable(runtime: HolderRuntime): string {
+  if (runtime === CURRENT_RUNTIME) return process.execPath;
+  return runtime === "deno"
+    ? process.env.HOLDFAST_DENO ?? "deno"
+    : process.env.HOLDFAST_NODE ?? "node";
+}
+
+/** The argv running `script` (an absolute path) under `runtime`. */
+export function scriptCommand(
+  runtime: HolderRuntime,
+  script: string,
+  args: string[] = [],
+): string[] {
+  return runtime === "deno"
+    ? [runtimeExecutable("deno"), "run", "-A", "--quiet", script, ...args]
+    : [runtimeExecutable("node"), "--no-warnings", script, ...args];
+}
+
+/** One JSON line printed by the holder. */
+export interface HolderEvent {
+  event: string;
+  pid?: number;
+  [key: string]: unknown;
+}
+
+/** Options of {@linkcode HolderProcess}. */
+export interface HolderOptions {
+  /** `hold` (default), `try`, `count` or `primitive`: see helpers/lock_holder.ts. */
+  mode?: "hold" | "try" | "count" | "primitive";
+  /** The resource to lock (the counter file in `count` mode). */
+  resource: string;
+  mechanism?: "auto" | "kernel" | "pidfile";
+  /** How long the holder waits to acquire, in ms. */
+  timeout?: number;
+  /** How long it holds, in ms; default until killed. */
+  hold?: number;
+  /** How it leaves after holding: `release` (default), `exit`, `throw` or `hang`. */
+  exit?: "release" | "exit" | "throw" | "hang";
+  /** `count` mode: how many locked increments. */
+  increments?: number;
+  staleAfter?: number;
+  /** Runtime of the child; default the current one. */
+  runtime?: HolderRuntime;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+}
+
+/**
+ * A child process running holdfast's lock holder helper.
+ *
+ * @example
+ * ```ts
+ * const holder = new HolderProcess({ resource: "data.json" });
+ * await holder.waitFor("acquired");
+ * await holder.kill("SIGKILL"); // the lock is free again at once
+ * ```
+ */
+export class HolderProcess {
+  readonly child: ChildProcess;
+  readonly runtime: HolderRuntime;
+  /** Every event printed so far. */
+  readonly events: HolderEvent[] = [];
+  /** Resolves with the exit code, or the signal name, once the child has been reaped. */
+  readonly exited: Promise<number | string>;
+  #waiters: Array<() => void> = [];
+  #stderr = "";
+
+  constructor(options: HolderOptions) {
+    this.runtime = options.runtime ?? CURRENT_RUNTIME;
+    const args = ["--mode", options.mode ?? "hold", "--resource", options.resource];
+    if (options.mechanism) args.push("--mechanism", options.mechanism);
+    if (options.timeout !== undefined) args.push("--timeout", String(options.timeout));
+    if (options.hold !== undefined) args.push("--hold", String(options.hold));
+    if (options.exit) args.push("--exit", options.exit);
+    if (options.increments !== undefined) args.push("--increments", String(options.increments));
+    if (options.staleAfter !== undefined) args.push("--stale-after", String(options.staleAfter));
+    const [exe, ...rest] = scriptCommand(this.runtime, HELPER, args);
+    this.child = spawn(exe, rest, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...options.env },
+    });
+    let buffer = "";
+    this.child.stdout!.setEncoding("utf8");
+    this.child.stdout!.on("data", (chunk: string) => {
+      buffer += chunk;
+      let newline: number;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline).trim();
+        buffer = buffer.slice(newline + 1);
+        if (!line) continue;
+        try {
+          this.events.push(JSON.parse(line));
+        } catch {
+          this.events.push({ event: "garbage", line });
+        }
+        this.#wake();
+      }
+    });
+    this.child.stderr!.setEncoding("utf8");
+    this.child.stderr!.on("data", (chunk: string) => (this.#stderr += chunk));
+    this.exited = new Promise((resolve) => {
+      this.child.once("exit", (code, signal) => {
+        resolve(code ?? signal ?? -1);
+        this.#wake();
+      });
+    });
+  }
+
+  #wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** The child's PID. */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** What the child wrote to stderr so far. */
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  get #gone(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  /**
+   * Resolves with the first event named `name` (or any of several); rejects, with the
+   * child's output in the message, if it exits first or `timeoutMs` passes.
+   */
+  async waitFor(name: string | string[], timeoutMs = 30_000): Promise<HolderEvent> {
+    const names = Array.isArray(name) ? name : [name];
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.find((e) => names.includes(e.event));
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (this.#gone || left <= 0) {
+        const why = this.#gone
+          ? `exited (${this.child.exitCode ?? this.child.signalCode})`
+          : `printed nothing of it within ${timeoutMs} ms`;
+        throw new Error(
+          `holder ${this.pid} (${this.runtime}) ${why} while waiting for '${
+            names.join("|")
+          }'; events: ${JSON.stringify(this.events)}; stderr: ${this.#stderr.trim()}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 500));
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Sends `signal` (default SIGKILL) and resolves once the child is gone and reaped. */
+  async kill(signal: "SIGKILL" | "SIGTERM" | "SIGINT" = "SIGKILL"): Promise<number | string> {
+    if (!this.#gone) this.child.kill(signal);
+    return await this.exited;
+  }
+
+  /** Pauses the child (SIGSTOP) until {@linkcode HolderProcess.resume}. */
+  pause(): void {
+    this.child.kill("SIGSTOP");
+  }
+
+  /** Resumes a paused child (SIGCONT). */
+  resume(): void {
+    this.child.kill("SIGCONT");
+  }
+
+  /** Kills the child if still running; for `finally` blocks. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.#gone) {
+      this.child.kill("SIGCONT");
+      await this.kill("SIGKILL");
+    }
+  }
+}
