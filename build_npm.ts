@@ -65,7 +65,7 @@ function compile(): void {
       types: ["node"],
       lib: ["ES2023", "DOM", "ESNext.Disposable"],
     },
-    include: [...entries, "src/**/*.ts", "helpers/**/*.ts", "tests/**/*.ts"],
+    include: [...entries, "src/**/*.ts", "testing/**/*.ts", "helpers/**/*.ts", "tests/**/*.ts"],
   };
   const config = path.join(ROOT, ".build.tsconfig.json");
   fs.writeFileSync(config, JSON.stringify(tsconfig, null, 2));
@@ -118,8 +118,10 @@ function assemble(): void {
     }
   }
   copyTree(path.join(BUILD, "src"), path.join(OUT, "src"), isLib);
-  if (fs.existsSync(path.join(BUILD, "helpers"))) {
-    copyTree(path.join(BUILD, "helpers"), path.join(OUT, "helpers"), isLib);
+  for (const folder of ["helpers", "testing"]) {
+    if (fs.existsSync(path.join(BUILD, folder))) {
+      copyTree(path.join(BUILD, folder), path.join(OUT, folder), isLib);
+    }
   }
   const exports: Record<string, unknown> = {
     ".": { types: "./mod.d.ts", import: "./mod.js" },

@@ -10,6 +10,14 @@
  * // ... only one process at a time runs this
  * ```
  *
+ * @example Keep state that no concurrent writer or crash can lose
+ * ```ts
+ * import { JsonFileRepository } from "holdfast";
+ *
+ * const repo = new JsonFileRepository<{ n: number }>({ baseDir: ".state" });
+ * await repo.update("counter", (s) => ({ n: (s?.n ?? 0) + 1 }));
+ * ```
+ *
  * @module
  */
 export {
@@ -35,6 +43,34 @@ export {
   LockTimeoutError,
   LockUnsupportedError,
 } from "./src/lock/errors.ts";
+export {
+  type CleanReport,
+  DEFAULT_LOCK_TIMEOUT,
+  JsonFileRepository,
+  type JsonFileRepositoryOptions,
+  STATE_DIR_MODE,
+  STATE_FILE_NAME,
+} from "./src/repository/json_file_repository.ts";
+export type { StateRepository, StateUpdater } from "./src/repository/state_repository.ts";
+export { type Durability, STATE_FILE_MODE } from "./src/repository/atomic_write.ts";
+export {
+  RepositoryError,
+  type RepositoryErrorInit,
+  StateCorruptedError,
+  StateDeleteError,
+  StateDeserializeError,
+  StateDirCreateError,
+  StateInvalidNameError,
+  StateLockError,
+  StateLockLostError,
+  StateReadError,
+  StateSerializeError,
+  StateValidationError,
+  StateWriteError,
+  type ValidationIssue,
+} from "./src/repository/errors.ts";
+export { isValidStateName, MAX_NAME_BYTES, stateNameProblem } from "./src/repository/names.ts";
+export type { StandardSchemaV1 } from "./src/repository/schema.ts";
 export { HoldfastError, type HoldfastErrorInit } from "./src/errors/holdfast_error.ts";
 export { InvalidArgumentError } from "./src/errors/invalid_argument.ts";
 export { FsError } from "./src/runtime/fs_error.ts";

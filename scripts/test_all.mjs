@@ -97,9 +97,17 @@ if (!values["skip-static"]) {
   for (
     const [name, args] of [["deno lint", ["lint"]], ["deno fmt --check", ["fmt", "--check"]], [
       "deno check",
-      ["check", "mod.ts", "testing.ts", "src/", "tests/", "helpers/", "build_npm.ts"].filter((p) =>
-        p === "check" || existsSync(path.join(ROOT, p))
-      ),
+      [
+        "check",
+        "mod.ts",
+        "testing.ts",
+        "src/",
+        "testing/",
+        "tests/",
+        "helpers/",
+        "scripts/",
+        "build_npm.ts",
+      ].filter((p) => p === "check" || existsSync(path.join(ROOT, p))),
     ]]
   ) {
     const outcome = run(name, [DENO, ...args]);

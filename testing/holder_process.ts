@@ -180,27 +180,34 @@ export class HolderProcess {
     }
   }
 
+  // process.kill, not child.kill: Deno's ChildProcess.kill sends nothing once any signal
+  // (even SIGSTOP) was sent, so a paused child could never be killed.
+  #signal(signal: string): void {
+    if (this.#gone) return;
+    try {
+      process.kill(this.pid, signal);
+    } catch { /* exited in between */ }
+  }
+
   /** Sends `signal` (default SIGKILL) and resolves once the child is gone and reaped. */
   async kill(signal: "SIGKILL" | "SIGTERM" | "SIGINT" = "SIGKILL"): Promise<number | string> {
-    if (!this.#gone) this.child.kill(signal);
+    this.#signal(signal);
     return await this.exited;
   }
 
   /** Pauses the child (SIGSTOP) until {@linkcode HolderProcess.resume}. */
   pause(): void {
-    this.child.kill("SIGSTOP");
+    this.#signal("SIGSTOP");
   }
 
   /** Resumes a paused child (SIGCONT). */
   resume(): void {
-    this.child.kill("SIGCONT");
+    this.#signal("SIGCONT");
   }
 
   /** Kills the child if still running; for `finally` blocks. */
   async [Symbol.asyncDispose](): Promise<void> {
-    if (!this.#gone) {
-      this.child.kill("SIGCONT");
-      await this.kill("SIGKILL");
-    }
+    this.#signal("SIGCONT");
+    await this.kill("SIGKILL");
   }
 }

@@ -273,6 +273,7 @@ export class FileLock implements AsyncDisposable {
       throw new LockAbortedError({ ...errInit(), cause: options.signal.reason });
     }
 
+    const deadlineAt = Date.now() + timeout;
     const deadline = new AbortController();
     const timer = Number.isFinite(timeout)
       ? setTimeout(() => deadline.abort(), timeout)
@@ -302,13 +303,15 @@ export class FileLock implements AsyncDisposable {
         for (;;) {
           const result = attempt(p);
           if (result.acquired) return new FileLock(p, result.grant, options);
-          if (stop.aborted) throw failure(result.holder);
+          if (stop.aborted || Date.now() >= deadlineAt) throw failure(result.holder);
+          // Only the lock file itself matters: a release touches or removes it. Waking on
+          // other names (claims' temp files, the owner file) would spin on our own writes.
           watcher ??= p.rt.watch(p.files.dir, (name) => {
-            if (name === undefined || name.startsWith(p.files.name)) wake.notify?.();
+            if (name === undefined || name === p.files.name) wake.notify?.();
           }) ?? { close() {} };
           await pause(delay, wake, stop);
           delay = Math.min(delay * 2, MAX_POLL_MS);
-          if (stop.aborted) {
+          if (stop.aborted || Date.now() >= deadlineAt) {
             // One last try: a release may have raced the deadline.
             const last = attempt(p);
             if (last.acquired) return new FileLock(p, last.grant, options);
@@ -393,6 +396,28 @@ export class FileLock implements AsyncDisposable {
     } finally {
       queue.leave(this.#key);
     }
+  }
+
+  /**
+   * Checks, now, that the lock is still this holder's: not released, not found compromised
+   * before, and its files still naming this grant. Call it right before an irreversible write
+   * the lock guards (the repository does, before its rename).
+   *
+   * @throws {LockCompromisedError} `LOCK_COMPROMISED` if the lock was released or lost; the
+   *   lock's `signal` fires with the same error.
+   */
+  assertHeld(): void {
+    if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
+    if (this.#released) {
+      throw new LockCompromisedError({
+        resource: this.resource,
+        lockPath: this.lockPath,
+        holder: this.owner,
+        detail: "it was already released",
+      });
+    }
+    this.#check();
+    if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
   }
 
   /** Releases the lock: `await using lock = await FileLock.acquire(...)`. */

@@ -13,7 +13,7 @@
  * @module
  */
 import type { RuntimeAdapter } from "../runtime/types.ts";
-import { FsError, hasCode } from "../runtime/fs_error.ts";
+import { hasCode } from "../runtime/fs_error.ts";
 import { basename, dirname, join } from "../util/path.ts";
 import {
   type DecodedRecord,
@@ -77,12 +77,25 @@ export function readRecordFile(rt: RuntimeAdapter, path: string): RecordRead {
     try {
       info = rt.lstat(path);
       if (info.isSymlink || !info.isFile) {
-        throw new FsError("ELOOP", "read (not a regular file)", path);
+        const reason = info.isSymlink
+          ? "a symlink, which holdfast never follows"
+          : "not a regular file";
+        return {
+          kind: "file",
+          ino: info.ino,
+          mtimeMs: info.mtimeMs,
+          ok: false,
+          reason,
+          excerpt: "",
+        };
       }
       if (info.size === 0) return { kind: "empty", ino: info.ino, mtimeMs: info.mtimeMs };
       bytes = rt.readFile(path);
     } catch (error) {
       if (hasCode(error, "ENOENT")) return { kind: "missing" };
+      // lstat saw a regular file, so ELOOP means it was replaced between lstat and open
+      // (a release and a new claim): read again.
+      if (hasCode(error, "ELOOP") && attempt < 3) continue;
       throw error;
     }
     if (bytes.length === 0) return { kind: "empty", ino: info.ino, mtimeMs: info.mtimeMs };

@@ -62,19 +62,35 @@ function writeTemp(ctx: LockContext, record: OwnerRecord): string {
 /** Tries to make `record` the lock; true if it now is. @throws {FsError} */
 function claim(ctx: LockContext, record: OwnerRecord, target = ctx.files.lockPath): boolean {
   const temp = writeTemp(ctx, record);
+  let linked: boolean;
   try {
-    try {
-      ctx.rt.link(temp, target);
-    } catch (error) {
-      if (hasCode(error, "EEXIST")) return false;
+    ctx.rt.link(temp, target);
+    linked = true;
+  } catch (error) {
+    if (hasCode(error, "EEXIST")) {
+      linked = false;
+    } else {
       // Over NFS a lost reply can report failure for a link that landed: count links instead.
-      if (ctx.rt.lstat(temp).nlink < 2) throw error;
-      return true;
+      let links = 0;
+      try {
+        links = ctx.rt.lstat(temp).nlink;
+      } catch { /* cannot tell: treat as not linked and report the link error */ }
+      if (links < 2) {
+        unlinkQuietly(ctx, temp);
+        throw error;
+      }
+      linked = true;
     }
-    return ctx.rt.lstat(temp).nlink >= 2;
-  } finally {
-    unlinkIfPresent(ctx.rt, temp);
   }
+  // A temp file left behind is debris for the hygiene scan, never a held lock: ignore errors.
+  unlinkQuietly(ctx, temp);
+  return linked;
+}
+
+function unlinkQuietly(ctx: LockContext, path: string): void {
+  try {
+    unlinkIfPresent(ctx.rt, path);
+  } catch { /* see above */ }
 }
 
 function isOurs(found: RecordRead, record: OwnerRecord): boolean {

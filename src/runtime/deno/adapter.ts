@@ -240,29 +240,11 @@ export function createDenoAdapter(): RuntimeAdapter {
       wrap("statfs", path, () => ({ type: Number(nodeFs.statfsSync(path).type) })),
     realPath: (path) => wrap("realpath", path, () => Deno.realPathSync(path)),
     cwd: () => Deno.cwd(),
-    watch(path: string, onChange: (name?: string) => void): Watcher | undefined {
-      let watcher: Deno.FsWatcher;
-      try {
-        watcher = Deno.watchFs(path, { recursive: false });
-      } catch {
-        return undefined;
-      }
-      (async () => {
-        try {
-          for await (const event of watcher) {
-            for (const changed of event.paths) {
-              onChange(changed.slice(changed.lastIndexOf("/") + 1));
-            }
-          }
-        } catch { /* closed */ }
-      })();
-      return {
-        close: () => {
-          try {
-            watcher.close();
-          } catch { /* already closed */ }
-        },
-      };
+    watch(_path: string, _onChange: (name?: string) => void): Watcher | undefined {
+      // Deno.watchFs must not be used here: its watcher thread opens and closes files in the
+      // watched directory (seen with strace), and a close of the lock file drops this
+      // process's fcntl lock on it, letting a second process in. Waiters poll instead.
+      return undefined;
     },
 
     pid: Deno.pid,

@@ -1,0 +1,80 @@
+/**
+ * A child process driving a {@linkcode JsonFileRepository}, for multi-process tests.
+ *
+ * It prints one JSON object per line on stdout, each written synchronously so that the parent
+ * sees every acknowledged operation even if the process is SIGKILLed right after.
+ *
+ * Modes (`--mode`):
+ * - `update`: `--count` times, `update` state `--name` in `--dir` to `{ n: n + 1 }`; prints
+ *   `{"event":"updated","n":...}` for each, then `done`.
+ * - `save-seq`: saves `{ seq, pad }` for seq = `--start`, `--start` + 1, ... (up to `--count`
+ *   saves, default until killed), printing `{"event":"ack","seq":...}` after each save
+ *   returned. `pad` is `seq % 4096` characters long, so a torn or mixed state would show.
+ *
+ * Every mode prints `ready` first; a failure prints `error` with the code and exits 1.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import * as fs from "node:fs";
+import process from "node:process";
+import { runtime } from "../src/runtime/current.ts";
+import { JsonFileRepository } from "../src/repository/json_file_repository.ts";
+import type { MechanismOption } from "../src/lock/choose_mechanism.ts";
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    mode: { type: "string", default: "update" },
+    dir: { type: "string" },
+    name: { type: "string", default: "state" },
+    count: { type: "string" },
+    start: { type: "string", default: "1" },
+    mechanism: { type: "string", default: "auto" },
+    durability: { type: "string", default: "fsync" },
+  },
+});
+
+function emit(event: string, extra: Record<string, unknown> = {}): void {
+  fs.writeSync(1, JSON.stringify({ event, pid: runtime.pid, ...extra }) + "\n");
+}
+
+if (!values.dir) throw new Error("--dir is required");
+const name = values.name!;
+const repo = new JsonFileRepository<Record<string, unknown>>({
+  baseDir: values.dir,
+  lockTimeout: 60_000,
+  mechanism: values.mechanism as MechanismOption,
+  durability: values.durability === "none" ? "none" : "fsync",
+});
+
+async function update(): Promise<void> {
+  const count = Number(values.count ?? "1");
+  for (let i = 0; i < count; i++) {
+    const next = await repo.update(name, (current) => ({ n: ((current?.n as number) ?? 0) + 1 }));
+    emit("updated", { n: next.n });
+  }
+  emit("done", { count });
+}
+
+async function saveSequence(): Promise<void> {
+  const limit = values.count === undefined ? Infinity : Number(values.count);
+  const start = Number(values.start);
+  for (let seq = start; seq < start + limit; seq++) {
+    await repo.save(name, { seq, pad: "x".repeat(seq % 4096) });
+    emit("ack", { seq });
+  }
+  emit("done");
+}
+
+emit("ready", { runtime: runtime.runtime, version: runtime.version });
+const modes: Record<string, () => Promise<void>> = { update, "save-seq": saveSequence };
+const run = modes[values.mode!];
+if (!run) throw new Error(`unknown --mode '${values.mode}'`);
+try {
+  await run();
+} catch (error) {
+  const e = error as { code?: string; message?: string };
+  emit("error", { code: e.code, message: e.message });
+  process.exitCode = 1;
+}
