@@ -74,6 +74,11 @@ async function stress(mechanism: "kernel" | "pidfile"): Promise<boolean> {
     }
   }
   if (process.stdout.isTTY) process.stdout.write("\r\x1b[K");
+  // One more grant by a fresh process, as in real use: a process's first grant sweeps the
+  // claim debris that writers killed mid-claim left behind.
+  const last = new HolderProcess({ resource, mechanism, hold: 0 });
+  await last.waitFor("released", 30_000).catch((error) => failures.push(`final grant: ${error}`));
+  await last.exited;
   const leftovers = fs.readdirSync(dir).filter((f) =>
     !["resource.json.lock", "resource.json.lock.owner"].includes(f)
   );
@@ -125,7 +130,7 @@ async function saveUntilKilled(
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   // Kill at a random moment: sometimes before the first save, mostly during the saves.
   await new Promise((resolve) => setTimeout(resolve, Math.random() * MAX_DELAY * 1.5));
-  child.kill("SIGKILL");
+  process.kill(child.pid!, "SIGKILL");
   await Promise.all([ended, exited]);
   return out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l))
     .filter((e) => e.event === "ack").map((e) => e.seq as number);

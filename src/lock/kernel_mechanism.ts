@@ -18,13 +18,7 @@ import {
   LockReadError,
   LockUnsupportedError,
 } from "./errors.ts";
-import {
-  FILE_MODE,
-  lastToken,
-  readRecordFile,
-  type RecordRead,
-  writeOwnerFile,
-} from "./lock_files.ts";
+import { FILE_MODE, readRecordFile, type RecordRead, replaceOwnerFile } from "./lock_files.ts";
 import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
 import { newOwnerRecord, type OwnerRecord } from "./owner.ts";
 
@@ -160,8 +154,7 @@ export function tryKernel(
         handle.release();
         continue;
       }
-      const owner = newOwnerRecord(rt, "kernel", lastToken(rt, files) + 1);
-      writeOwnerFile(rt, files, owner);
+      const owner = replaceOwnerFile(rt, files, (token) => newOwnerRecord(rt, "kernel", token + 1));
       return { acquired: true, grant: grantFor(ctx, handle, placeholder, owner) };
     } catch (error) {
       handle.release();

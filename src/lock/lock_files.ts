@@ -8,7 +8,8 @@
  * - `R.lock.owner`: the record of the latest grant (both mechanisms). It names the current
  *   holder of a kernel lock and carries the fencing token forward from grant to grant.
  * - `R.lock.break`: exists only while one process removes a stale pidfile record.
- * - `R.lock.<nonce>.tmp`: a pidfile claim being prepared; gone within microseconds.
+ * - `R.lock.<pid>.<nonce>.tmp`: a pidfile claim being prepared; gone within microseconds
+ *   unless its writer died in between, when the next grants sweep it (`sweepClaimDebris`).
  *
  * @module
  */
@@ -53,8 +54,15 @@ export function lockFilesFor(resource: string): LockFiles {
 }
 
 /** A unique temp path beside the lock for a claim being prepared. */
-export function claimTempPath(files: LockFiles, nonce: string): string {
-  return join(files.dir, `${files.name}.${nonce}.tmp`);
+export function claimTempPath(files: LockFiles, pid: number, nonce: string): string {
+  return join(files.dir, `${files.name}.${pid}.${nonce}.tmp`);
+}
+
+/** Whether `entry` (a name in the lock's directory) is a claim temp file or a moved-aside breaker. */
+export function isClaimDebris(files: LockFiles, entry: string): boolean {
+  return entry.startsWith(files.name + ".") &&
+    (/^\d+\.[0-9a-f]+\.tmp$/.test(entry.slice(files.name.length + 1)) ||
+      /^break\.[0-9a-f]+\.dead$/.test(entry.slice(files.name.length + 1)));
 }
 
 /** What {@linkcode readRecordFile} found. */
@@ -112,22 +120,40 @@ export function lastToken(rt: RuntimeAdapter, files: LockFiles): number {
 }
 
 /**
- * Rewrites the owner file with `record`, in place (no temp file: a kernel holder must never
- * rename over files while it holds, and readers tolerate a torn read by re-reading).
+ * Rewrites the owner file with the record `make(previousToken)` returns, in place and through
+ * one descriptor: reads the previous record's token (0 if none or unreadable), writes the new
+ * record, trims the rest. No temp file: readers tolerate a torn read by re-reading.
  *
+ * @returns the record written.
  * @throws {FsError}
  */
-export function writeOwnerFile(rt: RuntimeAdapter, files: LockFiles, record: OwnerRecord): void {
-  const bytes = encodeOwnerRecord(record);
+export function replaceOwnerFile(
+  rt: RuntimeAdapter,
+  files: LockFiles,
+  make: (previousToken: number) => OwnerRecord,
+): OwnerRecord {
   const file = rt.open(files.ownerPath, {
+    read: true,
     write: true,
     create: true,
     noFollow: true,
     mode: FILE_MODE,
   });
   try {
+    const buffer = new Uint8Array(1024);
+    let length = 0;
+    for (;;) {
+      const n = file.read(buffer.subarray(length), length);
+      if (n === 0) break;
+      length += n;
+      if (length === buffer.length) break; // a record is ~250 bytes; more is not ours
+    }
+    const previous = length > 0 ? decodeOwnerRecord(buffer.subarray(0, length)) : undefined;
+    const record = make(previous?.ok ? previous.record.token : 0);
+    const bytes = encodeOwnerRecord(record);
     file.write(bytes, 0);
-    file.truncate(bytes.length);
+    if (length > bytes.length) file.truncate(bytes.length);
+    return record;
   } finally {
     file.close();
   }

@@ -39,27 +39,43 @@ function randomNonce(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+type Self = Pick<OwnerRecord, "pid" | "startTime" | "bootId" | "hostname" | "runtime" | "version">;
+
+// A process's identity does not change while it runs: read /proc once per adapter, not per grant.
+const selves = new WeakMap<RuntimeAdapter, Self>();
+
+function self(rt: RuntimeAdapter): Self {
+  let known = selves.get(rt);
+  if (!known) {
+    const identity = rt.processIdentity();
+    const bootId = rt.bootId();
+    known = {
+      pid: rt.pid,
+      ...(identity?.startTime !== undefined ? { startTime: identity.startTime } : {}),
+      ...(bootId !== undefined ? { bootId } : {}),
+      hostname: rt.hostname(),
+      runtime: rt.runtime,
+      version: rt.version,
+    };
+    selves.set(rt, known);
+  }
+  return known;
+}
+
 /** Builds this process's record for a new grant. */
 export function newOwnerRecord(
   rt: RuntimeAdapter,
   mechanism: Mechanism,
   token: number,
 ): OwnerRecord {
-  const identity = rt.processIdentity();
-  const record: OwnerRecord = {
+  return {
     holdfast: 1,
-    pid: rt.pid,
-    ...(identity?.startTime !== undefined ? { startTime: identity.startTime } : {}),
-    ...(rt.bootId() !== undefined ? { bootId: rt.bootId() } : {}),
-    hostname: rt.hostname(),
-    runtime: rt.runtime,
-    version: rt.version,
+    ...self(rt),
     mechanism,
     acquiredAt: new Date().toISOString(),
     nonce: randomNonce(),
     token,
   };
-  return record;
 }
 
 const encoder = new TextEncoder();

@@ -21,18 +21,58 @@ import { LockCreateError, LockInvalidError, LockReadError } from "./errors.ts";
 import {
   claimTempPath,
   FILE_MODE,
+  isClaimDebris,
   lastToken,
   readRecordFile,
   type RecordRead,
+  replaceOwnerFile,
   unlinkIfPresent,
-  writeOwnerFile,
 } from "./lock_files.ts";
 import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
 import { encodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "./owner.ts";
 import { staleReason } from "./staleness.ts";
+import { join } from "../util/path.ts";
 
 /** A breaker older than this is debris, whoever wrote it: breaking takes microseconds. */
 const BREAKER_MAX_AGE_MS = 10_000;
+/** How often (per lock path and process) a grant also sweeps claim debris of dead writers. */
+const SWEEP_EVERY_MS = 10_000;
+const lastSweep = new Map<string, number>();
+
+/**
+ * Removes claim temp files (and moved-aside breakers) whose writer is dead: a writer killed
+ * between writing its temp file and removing it leaves one. Called by a holder, so no live
+ * claim of this process is in flight; a live writer's file is recognised by its record.
+ * Best effort: errors are ignored, the next sweep retries.
+ */
+function sweepClaimDebris(ctx: LockContext): void {
+  const { rt, files } = ctx;
+  lastSweep.set(files.lockPath, Date.now());
+  let entries: string[];
+  try {
+    entries = rt.readDir(files.dir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!isClaimDebris(files, entry)) continue;
+    const path = join(files.dir, entry);
+    try {
+      const found = readRecordFile(rt, path);
+      if (found.kind === "missing") continue;
+      const age = Date.now() - found.mtimeMs;
+      const dead = found.kind === "file" && found.ok
+        ? staleReason(
+          rt,
+          found.record,
+          found.mtimeMs,
+          Math.max(ctx.staleAfter, BREAKER_MAX_AGE_MS),
+        ) !== undefined
+        : age > BREAKER_MAX_AGE_MS;
+      if (dead) unlinkIfPresent(rt, path);
+    } catch { /* next sweep */ }
+  }
+}
 
 function errorInit(ctx: LockContext) {
   return { resource: ctx.files.resource, lockPath: ctx.files.lockPath };
@@ -40,7 +80,7 @@ function errorInit(ctx: LockContext) {
 
 /** Writes `record` to a new exclusive temp file; returns its path. @throws {FsError} */
 function writeTemp(ctx: LockContext, record: OwnerRecord): string {
-  const temp = claimTempPath(ctx.files, record.nonce);
+  const temp = claimTempPath(ctx.files, record.pid, record.nonce);
   const file = ctx.rt.open(temp, {
     write: true,
     create: true,
@@ -223,6 +263,7 @@ function grantFor(ctx: LockContext, owner: OwnerRecord): Grant {
 export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Attempt {
   const { rt, files } = ctx;
   let holder: OwnerRecord | undefined;
+  let tookOver = false;
   for (let round = 0; round < 4; round++) {
     let owner: OwnerRecord;
     try {
@@ -230,18 +271,23 @@ export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Atte
       if (claim(ctx, owner)) {
         try {
           // A grant may have landed between reading the token and claiming: stay ahead of it.
-          const seen = lastToken(rt, files);
-          if (seen >= owner.token) {
-            owner = { ...owner, token: seen + 1 };
-            rt.rename(writeTemp(ctx, owner), files.lockPath);
-          }
-          writeOwnerFile(rt, files, owner);
+          const claimed = owner;
+          owner = replaceOwnerFile(
+            rt,
+            files,
+            (seen) => seen >= claimed.token ? { ...claimed, token: seen + 1 } : claimed,
+          );
+          if (owner !== claimed) rt.rename(writeTemp(ctx, owner), files.lockPath);
         } catch (error) {
           // Half a grant is no grant: give the claim back before reporting.
           try {
             grantFor(ctx, owner).release();
           } catch { /* the record stays; it is ours and will be seen stale once we exit */ }
           throw error;
+        }
+        const last = lastSweep.get(files.lockPath);
+        if (tookOver || last === undefined || Date.now() - last > SWEEP_EVERY_MS) {
+          sweepClaimDebris(ctx);
         }
         return { acquired: true, grant: grantFor(ctx, owner) };
       }
@@ -264,6 +310,7 @@ export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Atte
       throw new LockCreateError({ ...errorInit(ctx), cause: error });
     }
     if (settled !== "free") return settled;
+    tookOver = true;
     if (found.ok) holder = found.record;
   }
   return busy(holder);

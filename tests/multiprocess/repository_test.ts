@@ -145,7 +145,7 @@ describe("JsonFileRepository across processes", () => {
       ]);
       await worker.waitFor("ready");
       await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 45));
-      worker.child.kill("SIGKILL");
+      process.kill(worker.child.pid!, "SIGKILL");
       const code = await worker.finished();
       assert.equal(
         code,
@@ -172,7 +172,21 @@ describe("JsonFileRepository across processes", () => {
       const report = await repo.clean();
       assert.deepEqual(report.busy, []);
       removedOrphans += report.removed.length;
-      assert.deepEqual(tempFiles(stateDir), [], where);
+      const left = tempFiles(stateDir);
+      assert.deepEqual(
+        left,
+        [],
+        `${where}; worker ${worker.child.pid}; removed ${JSON.stringify(report.removed)}; ${
+          left.map((f) => {
+            const pid = tempWriterPid(f, STATE_FILE_NAME);
+            let stat = "gone";
+            try {
+              stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1").slice(0, 60);
+            } catch { /* gone */ }
+            return `${f}: /proc says ${stat}`;
+          }).join("; ")
+        }`,
+      );
     }
     assert.ok(current > ROUNDS, `only ${current} saves acknowledged in ${ROUNDS} rounds`);
     // Not asserted (timing-dependent), but useful when reading the output.

@@ -353,6 +353,29 @@ describe("FileLock across mechanisms", () => {
   });
 });
 
+describe("pidfile claim debris", () => {
+  it("a grant sweeps claim temp files of dead writers and keeps a live writer's", async () => {
+    const resource = fresh();
+    const lockPath = resource + ".lock";
+    const dead = plantStaleLock(resource, { nonce: "aaaaaaaaaaaaaaaaaaaaaaaa" });
+    fs.renameSync(lockPath, `${lockPath}.${DEAD_PID}.${dead.nonce}.tmp`);
+    const live = plantStaleLock(resource, {
+      pid: process.pid,
+      startTime: runtime.processIdentity()?.startTime,
+      nonce: "bbbbbbbbbbbbbbbbbbbbbbbb",
+    });
+    fs.renameSync(lockPath, `${lockPath}.${process.pid}.${live.nonce}.tmp`);
+    fs.writeFileSync(path.join(dir, "unrelated.tmp"), "keep me");
+    const lock = await FileLock.acquire(resource, { mechanism: "pidfile" });
+    await lock.release();
+    const left = fs.readdirSync(dir).filter((f) =>
+      f.startsWith(path.basename(lockPath) + ".") && f.endsWith(".tmp")
+    );
+    assert.deepEqual(left, [`${path.basename(lockPath)}.${process.pid}.${live.nonce}.tmp`]);
+    assert.ok(fs.existsSync(path.join(dir, "unrelated.tmp")));
+  });
+});
+
 describe("FileLock input checks", () => {
   it("rejects bad resources and options with INVALID_ARGUMENT, touching nothing", async () => {
     for (const resource of ["", "a\0b", 42 as unknown as string]) {
