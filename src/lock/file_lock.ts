@@ -55,7 +55,7 @@ export interface LockOptions {
   /**
    * Pidfile only: how long a holder on another host may go without renewing its lease (the
    * record's mtime) before its lock counts as stale. Holders on this host are judged by
-   * whether their process lives, never by age. At least 1000 ms.
+   * whether their process lives, never by age. At least 100 ms; the holder renews its lease every quarter of it.
    * @default {10000}
    */
   staleAfter?: number;
@@ -141,7 +141,7 @@ function prepare(resource: unknown, options: LockOptions): Prepared {
   const path = checkResource(resource);
   const rt = options.runtime ?? defaultRuntime;
   const requested = checkMechanism(options.mechanism ?? "auto", "option 'mechanism'");
-  const staleAfter = checkNumber("staleAfter", options.staleAfter, DEFAULT_STALE_AFTER, 1000);
+  const staleAfter = checkNumber("staleAfter", options.staleAfter, DEFAULT_STALE_AFTER, 100);
   const files = lockFilesFor(path);
   let realDir: string;
   try {
@@ -437,7 +437,7 @@ export class FileLock implements AsyncDisposable {
   }
 
   #startMonitor(staleAfter: number): void {
-    const period = this.#grant.renew ? Math.max(100, Math.floor(staleAfter / 4)) : KERNEL_CHECK_MS;
+    const period = this.#grant.renew ? Math.max(20, Math.floor(staleAfter / 4)) : KERNEL_CHECK_MS;
     this.#monitor = setInterval(() => this.#check(), period);
     this.#rt.unrefTimer(this.#monitor);
   }

@@ -376,6 +376,34 @@ describe("pidfile claim debris", () => {
   });
 });
 
+describe("pidfile leases", () => {
+  it("a pidfile holder renews its lease (the record's mtime) while it holds", async () => {
+    const resource = fresh();
+    const lock = await FileLock.acquire(resource, { mechanism: "pidfile", staleAfter: 200 });
+    try {
+      const past = Date.now() - 60_000;
+      fs.utimesSync(resource + ".lock", past / 1000, past / 1000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.ok(fs.statSync(resource + ".lock").mtimeMs > past + 30_000, "the lease was renewed");
+      assert.equal(lock.signal.aborted, false);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it("a holder whose record was replaced (a remote takeover) sees its signal fire", async () => {
+    const resource = fresh();
+    const lock = await FileLock.acquire(resource, { mechanism: "pidfile", staleAfter: 200 });
+    fs.unlinkSync(resource + ".lock");
+    plantRemoteLock(resource, 0);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(lock.signal.aborted, true);
+    assert.match((lock.signal.reason as Error).message, /replaced/);
+    await lock.release();
+    assert.ok(fs.existsSync(resource + ".lock"), "release leaves the successor's record alone");
+  });
+});
+
 describe("FileLock input checks", () => {
   it("rejects bad resources and options with INVALID_ARGUMENT, touching nothing", async () => {
     for (const resource of ["", "a\0b", 42 as unknown as string]) {
