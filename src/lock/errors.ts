@@ -177,7 +177,8 @@ export class LockUnsupportedError extends FileLockError {
 }
 
 /**
- * The lock was lost while held: its record was replaced or removed, or its lease ran out.
+ * The lock was lost while held: its files were removed or replaced (by hand, or by another
+ * host's holder after this holder's lease ran out).
  * Code `LOCK_COMPROMISED`. It is the `reason` of `lock.signal`, never thrown on its own.
  */
 export class LockCompromisedError extends FileLockError {

@@ -60,8 +60,10 @@ export interface LockOptions {
    */
   staleAfter?: number;
   /**
-   * Called once if the held lock is found compromised (its files replaced or removed, its
-   * lease lost). Errors thrown by the callback are swallowed: it can never crash the process.
+   * Called once if the held lock is found compromised: its lock files were removed or
+   * replaced (by hand, or by a holder on another host that judged this holder's lease run out
+   * while it was paused). Checked every second (kernel) or every quarter of `staleAfter`
+   * (pidfile). Errors thrown by the callback are swallowed: it can never crash the process.
    */
   onCompromised?: (error: LockCompromisedError) => void;
   /** The runtime adapter to use; for tests and fault injection. Defaults to the current runtime's. */
@@ -322,8 +324,10 @@ export class FileLock implements AsyncDisposable {
           }
           await pause(delay, wake, stop);
           delay = Math.min(delay * 2, watched ? MAX_POLL_MS : MAX_POLL_UNWATCHED_MS);
+          if (options.signal?.aborted) throw failure(result.holder);
           if (stop.aborted || Date.now() >= deadlineAt) {
-            // One last try: a release may have raced the deadline.
+            // One last try: a release may have raced the deadline (not an abort: an aborted
+            // caller must never be handed a lock).
             const last = attempt(p);
             if (last.acquired) return new FileLock(p, last.grant, options);
             throw failure(last.holder);

@@ -21,6 +21,7 @@ import {
 import { FILE_MODE, readRecordFile, type RecordRead, replaceOwnerFile } from "./lock_files.ts";
 import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
 import { newOwnerRecord, type OwnerRecord } from "./owner.ts";
+import { sweepClaimDebris } from "./pidfile_mechanism.ts";
 
 function errorInit(ctx: LockContext) {
   return { resource: ctx.files.resource, lockPath: ctx.files.lockPath };
@@ -98,10 +99,12 @@ function grantFor(
         if (hasCode(error, "ENOENT")) return `its lock file '${files.lockPath}' was deleted`;
         return undefined;
       }
-      const found = readRecordFile(rt, files.ownerPath);
-      if (found.kind === "file" && found.ok && found.record.nonce !== owner.nonce) {
-        return `another process (${found.record.pid}) was granted the lock`;
-      }
+      try {
+        const found = readRecordFile(rt, files.ownerPath);
+        if (found.kind === "file" && found.ok && found.record.nonce !== owner.nonce) {
+          return `another process (${found.record.pid}) was granted the lock`;
+        }
+      } catch { /* cannot tell now (EMFILE, EIO, ...): check again at the next tick */ }
       return undefined;
     },
   };
@@ -125,6 +128,7 @@ export function tryKernel(
       detail: `${rt.runtime} ${rt.version} offers no kernel lock`,
     });
   }
+  let tookOver = false;
   for (let round = 0; round < 4; round++) {
     const placeholder = ensurePlaceholder(ctx);
     if (placeholder === "record") {
@@ -135,8 +139,17 @@ export function tryKernel(
         throw new LockReadError({ ...errorInit(ctx), path: files.lockPath, cause: error });
       }
       if (found.kind !== "file") continue;
-      const settled = onRecord(found);
-      if (settled === "free") continue;
+      let settled: "free" | Attempt;
+      try {
+        settled = onRecord(found);
+      } catch (error) {
+        if (error instanceof LockInvalidError) throw error;
+        throw new LockCreateError({ ...errorInit(ctx), cause: error });
+      }
+      if (settled === "free") {
+        tookOver = true;
+        continue;
+      }
       return settled;
     }
     let handle: KernelLockHandle | undefined;
@@ -155,6 +168,8 @@ export function tryKernel(
         continue;
       }
       const owner = replaceOwnerFile(rt, files, (token) => newOwnerRecord(rt, "kernel", token + 1));
+      // Removing a pidfile holder's stale record used claim files; sweep any a crash left.
+      if (tookOver) sweepClaimDebris(ctx);
       return { acquired: true, grant: grantFor(ctx, handle, placeholder, owner) };
     } catch (error) {
       handle.release();

@@ -121,8 +121,9 @@ export function lastToken(rt: RuntimeAdapter, files: LockFiles): number {
 
 /**
  * Rewrites the owner file with the record `make(previousToken)` returns, in place and through
- * one descriptor: reads the previous record's token (0 if none or unreadable), writes the new
- * record, trims the rest. No temp file: readers tolerate a torn read by re-reading.
+ * one descriptor: reads the previous record's token (0 if none or unreadable), then writes the
+ * new record in a single write, padded with spaces to the old length. No temp file: readers
+ * tolerate a torn read by re-reading.
  *
  * @returns the record written.
  * @throws {FsError}
@@ -150,9 +151,16 @@ export function replaceOwnerFile(
     }
     const previous = length > 0 ? decodeOwnerRecord(buffer.subarray(0, length)) : undefined;
     const record = make(previous?.ok ? previous.record.token : 0);
-    const bytes = encodeOwnerRecord(record);
+    let bytes = encodeOwnerRecord(record);
+    if (bytes.length < length) {
+      // Pad with spaces (valid JSON whitespace) to cover the old record: one write, no
+      // truncate, so a crash can never leave a new head followed by an old tail.
+      const padded = new Uint8Array(length).fill(0x20);
+      padded.set(bytes.subarray(0, bytes.length - 1));
+      padded[length - 1] = 0x0a;
+      bytes = padded;
+    }
     file.write(bytes, 0);
-    if (length > bytes.length) file.truncate(bytes.length);
     return record;
   } finally {
     file.close();

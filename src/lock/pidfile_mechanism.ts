@@ -45,7 +45,7 @@ const lastSweep = new Map<string, number>();
  * claim of this process is in flight; a live writer's file is recognised by its record.
  * Best effort: errors are ignored, the next sweep retries.
  */
-function sweepClaimDebris(ctx: LockContext): void {
+export function sweepClaimDebris(ctx: LockContext): void {
   const { rt, files } = ctx;
   lastSweep.set(files.lockPath, Date.now());
   let entries: string[];
@@ -108,7 +108,12 @@ function claim(ctx: LockContext, record: OwnerRecord, target = ctx.files.lockPat
     linked = true;
   } catch (error) {
     if (hasCode(error, "EEXIST")) {
-      linked = false;
+      // Over NFS a retried link whose first try landed reports EEXIST: count links.
+      try {
+        linked = ctx.rt.lstat(temp).nlink >= 2;
+      } catch {
+        linked = false;
+      }
     } else {
       // Over NFS a lost reply can report failure for a link that landed: count links instead.
       let links = 0;
@@ -162,7 +167,14 @@ function takeBreaker(ctx: LockContext, me: OwnerRecord): boolean {
       throw error;
     }
     try {
-      if (rt.lstat(aside).ino !== found.ino) {
+      let movedIno: number | undefined;
+      try {
+        movedIno = rt.lstat(aside).ino;
+      } catch (error) {
+        // A sweep removed the aside file already: it held a dead breaker's record.
+        if (!hasCode(error, "ENOENT")) throw error;
+      }
+      if (movedIno !== undefined && movedIno !== found.ino) {
         try {
           rt.link(aside, files.breakPath);
         } catch { /* a third breaker arrived; it re-checks the record itself */ }
@@ -225,13 +237,9 @@ export function settleRecord(
 
 function grantFor(ctx: LockContext, owner: OwnerRecord): Grant {
   const { rt, files } = ctx;
-  const check = (): string | undefined => {
-    let found: RecordRead;
-    try {
-      found = readRecordFile(rt, files.lockPath);
-    } catch {
-      return undefined; // cannot tell now; check again later
-    }
+  // Undefined while the record is ours; a reason once it is not. Throws when it cannot tell.
+  const problem = (): string | undefined => {
+    const found = readRecordFile(rt, files.lockPath);
     if (found.kind === "missing") return `its record '${files.lockPath}' was removed`;
     if (!isOurs(found, owner)) {
       return `its record '${files.lockPath}' was replaced by another holder's`;
@@ -242,10 +250,18 @@ function grantFor(ctx: LockContext, owner: OwnerRecord): Grant {
     mechanism: "pidfile",
     owner,
     release(): void {
-      // Remove the record only if it is still ours: a successor's record stays.
-      if (check() === undefined) unlinkIfPresent(rt, files.lockPath);
+      // Remove the record only if it is still ours: a successor's record stays. A record that
+      // cannot be read is left alone and the failure reported (it is ours only if no one
+      // replaced it; guessing could delete a successor's lock).
+      if (problem() === undefined) unlinkIfPresent(rt, files.lockPath);
     },
-    verify: check,
+    verify(): string | undefined {
+      try {
+        return problem();
+      } catch {
+        return undefined; // cannot tell now; check again at the next tick
+      }
+    },
     renew(): void {
       const now = Date.now();
       rt.utimes(files.lockPath, now, now);

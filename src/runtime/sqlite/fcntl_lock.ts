@@ -84,10 +84,11 @@ export function createSqliteFcntlLock(): KernelLock {
     const cached = cache.get(path);
     if (cached) {
       cache.delete(path); // re-inserted below: most recently used last
-      if (cached.ino === ino && !cached.held) {
+      if (cached.ino === ino) {
         cache.set(path, cached);
-        return cached;
+        return cached; // if held, tryLock refuses: this process already holds the lock
       }
+      // The placeholder was replaced. A held connection is closed by its own release.
       if (!cached.held) cached.db.close();
     }
     let db: DatabaseSync;
@@ -142,6 +143,7 @@ export function createSqliteFcntlLock(): KernelLock {
           try {
             // ROLLBACK returns the fcntl locks to the kernel; the connection stays for reuse.
             connection.db.exec("ROLLBACK");
+            if (cache.get(path) !== connection) connection.db.close(); // replaced meanwhile
           } catch (error) {
             // A connection that cannot roll back is closed, which releases its locks anyway.
             cache.delete(path);

@@ -376,6 +376,22 @@ describe("pidfile claim debris", () => {
   });
 });
 
+describe("owner file", () => {
+  it("a shorter record replaces a longer one in one write that still decodes, and the token carries on", async () => {
+    const resource = fresh();
+    const long = { ...plantStaleLock(resource, { token: 41, hostname: "h".repeat(500) }) };
+    fs.renameSync(resource + ".lock", resource + ".lock.owner");
+    assert.ok(fs.statSync(resource + ".lock.owner").size > 500, `${long.hostname.length}`);
+    for (const mechanism of MECHANISMS) {
+      const lock = await FileLock.acquire(resource, { mechanism });
+      assert.equal(lock.token, mechanism === "kernel" ? 42 : 43);
+      const text = fs.readFileSync(resource + ".lock.owner", "utf8");
+      assert.equal(JSON.parse(text).nonce, lock.owner.nonce, "the padded record decodes");
+      await lock.release();
+    }
+  });
+});
+
 describe("pidfile leases", () => {
   it("a pidfile holder renews its lease (the record's mtime) while it holds", async () => {
     const resource = fresh();
