@@ -10,6 +10,10 @@
  * - `save-seq`: saves `{ seq, pad }` for seq = `--start`, `--start` + 1, ... (up to `--count`
  *   saves, default until killed), printing `{"event":"ack","seq":...}` after each save
  *   returned. `pad` is `seq % 4096` characters long, so a torn or mixed state would show.
+ * - `increment`: `update` state `--name` to `{ n: n + 1 }` until killed, until the wall clock
+ *   reaches `--until` (ms since the epoch) or after `--count` updates; prints
+ *   `{"event":"updated","n":...,"at":...}` for each (`at`: wall-clock ms, sub-ms precision),
+ *   then `done` with the count. Used by scripts/demo.ts.
  *
  * Every mode prints `ready` first; a failure prints `error` with the code and exits 1.
  *
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     start: { type: "string", default: "1" },
     mechanism: { type: "string", default: "auto" },
     durability: { type: "string", default: "fsync" },
+    until: { type: "string" },
   },
 });
 
@@ -67,8 +72,24 @@ async function saveSequence(): Promise<void> {
   emit("done");
 }
 
+async function increment(): Promise<void> {
+  const limit = values.count === undefined ? Infinity : Number(values.count);
+  const until = values.until === undefined ? Infinity : Number(values.until);
+  let count = 0;
+  while (count < limit && Date.now() < until) {
+    const next = await repo.update(name, (current) => ({ n: ((current?.n as number) ?? 0) + 1 }));
+    count++;
+    emit("updated", { n: next.n, at: performance.timeOrigin + performance.now() });
+  }
+  emit("done", { count });
+}
+
 emit("ready", { runtime: runtime.runtime, version: runtime.version });
-const modes: Record<string, () => Promise<void>> = { update, "save-seq": saveSequence };
+const modes: Record<string, () => Promise<void>> = {
+  update,
+  "save-seq": saveSequence,
+  increment,
+};
 const run = modes[values.mode!];
 if (!run) throw new Error(`unknown --mode '${values.mode}'`);
 try {
