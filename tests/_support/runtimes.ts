@@ -5,6 +5,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import * as fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -22,7 +23,13 @@ export const ROOT: string = path.resolve(path.dirname(fileURLToPath(import.meta.
 
 // Tests run from a checkout: the other runtime is the one npm installed.
 const REPO = COMPILED ? path.dirname(ROOT) : ROOT;
-process.env.HOLDFAST_DENO ??= path.join(REPO, "node_modules/.bin/deno");
+// node_modules/deno/deno is the binary itself (the package's postinstall puts it there);
+// .bin/deno may be npm's launcher script, which a SIGKILL would kill instead of Deno.
+process.env.HOLDFAST_DENO ??= [
+  "node_modules/deno/deno",
+  `node_modules/@deno/${process.platform}-${process.arch}-glibc/deno`,
+  "node_modules/.bin/deno",
+].map((p) => path.join(REPO, p)).find((p) => fs.existsSync(p));
 process.env.HOLDFAST_NODE ??= path.join(REPO, "node_modules/node24/bin/node");
 
 /** The runtimes a child can be started with. */
