@@ -161,6 +161,8 @@ export function replaceOwnerFile(
       bytes = padded;
     }
     file.write(bytes, 0);
+    // Content longer than any record (not ours) would keep a tail past the buffer: cut it.
+    if (length === buffer.length) file.truncate(bytes.length);
     return record;
   } finally {
     file.close();
