@@ -61,14 +61,19 @@ export function sweepClaimDebris(ctx: LockContext): void {
       const found = readRecordFile(rt, path);
       if (found.kind === "missing") continue;
       const age = Date.now() - found.mtimeMs;
+      // A writer killed between creating its temp file and writing it leaves it empty or
+      // partial: then the pid in the name tells whether that writer still runs.
+      const namedPid = Number(entry.slice(files.name.length + 1).split(".")[0]);
       const dead = found.kind === "file" && found.ok
         ? staleReason(
           rt,
           found.record,
           found.mtimeMs,
           Math.max(ctx.staleAfter, BREAKER_MAX_AGE_MS),
-        ) !== undefined
-        : age > BREAKER_MAX_AGE_MS;
+        ) !==
+          undefined
+        : age > BREAKER_MAX_AGE_MS ||
+          (Number.isSafeInteger(namedPid) && namedPid > 0 && !rt.isAlive({ pid: namedPid }));
       if (dead) unlinkIfPresent(rt, path);
     } catch { /* next sweep */ }
   }

@@ -366,6 +366,8 @@ describe("pidfile claim debris", () => {
     });
     fs.renameSync(lockPath, `${lockPath}.${process.pid}.${live.nonce}.tmp`);
     fs.writeFileSync(path.join(dir, "unrelated.tmp"), "keep me");
+    // A writer killed right after creating its temp file leaves it empty.
+    fs.writeFileSync(`${lockPath}.${DEAD_PID}.cccccccccccccccccccccccc.tmp`, "");
     const lock = await FileLock.acquire(resource, { mechanism: "pidfile" });
     await lock.release();
     const left = fs.readdirSync(dir).filter((f) =>
