@@ -10,7 +10,11 @@
  *   without releasing), `throw` (an uncaught exception), `hang` (stay until killed).
  * - `try`: one `tryAcquire`; prints `acquired` or `busy`, then releases.
  * - `count`: `--increments` times, under the lock, read the JSON counter at `--resource`
- *   (`{"n": 0}`), add one, write it back (temp file + rename), release.
+ *   (`{"n": 0}`), add one, write it back (temp file + rename), release. With `--timestamps`,
+ *   `done` also carries `acquiredAt` and `releasingAt`: for each increment, when the lock was
+ *   obtained and when its holder, done writing, went to release it, in ms since the epoch with
+ *   sub-ms precision (`performance.timeOrigin + performance.now()`, comparable across
+ *   processes).
  * - `primitive`: take the runtime adapter's bare kernel lock on `--resource`.
  *
  * @module
@@ -34,6 +38,7 @@ const { values } = parseArgs({
     exit: { type: "string", default: "release" },
     increments: { type: "string", default: "1" },
     "stale-after": { type: "string" },
+    timestamps: { type: "boolean", default: false },
   },
 });
 
@@ -100,10 +105,16 @@ async function tryOnce(): Promise<void> {
   emit("released");
 }
 
+/** Wall-clock time in ms with sub-ms precision, comparable between processes. */
+const preciseNow = () => performance.timeOrigin + performance.now();
+
 async function count(): Promise<void> {
   const increments = Number(values.increments);
+  const acquiredAt: number[] = [];
+  const releasingAt: number[] = [];
   for (let i = 0; i < increments; i++) {
     await withLock(resource!, () => {
+      if (values.timestamps) acquiredAt.push(preciseNow());
       let n = 0;
       try {
         n = JSON.parse(fs.readFileSync(resource!, "utf8")).n;
@@ -113,9 +124,10 @@ async function count(): Promise<void> {
       const temp = `${resource}.${runtime.pid}.tmp`;
       fs.writeFileSync(temp, JSON.stringify({ n: n + 1 }));
       fs.renameSync(temp, resource!);
+      if (values.timestamps) releasingAt.push(preciseNow());
     }, options);
   }
-  emit("done", { increments });
+  emit("done", { increments, ...(values.timestamps ? { acquiredAt, releasingAt } : {}) });
 }
 
 async function primitive(): Promise<void> {
