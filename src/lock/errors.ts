@@ -36,6 +36,11 @@ export abstract class FileLockError extends HoldfastError {
   }
 }
 
+/** The first line of an underlying error's message, for one-line summaries. */
+function firstLine(cause: unknown): string {
+  return cause instanceof Error ? cause.message.split("\n")[0] : String(cause);
+}
+
 function held(init: FileLockErrorInit): string {
   return init.holder ? `is held by ${describeOwner(init.holder)}` : "is held by another process";
 }
@@ -92,9 +97,7 @@ export class LockAbortedError extends FileLockError {
 export class LockCreateError extends FileLockError {
   readonly code = "LOCK_CREATE_FAILED";
   constructor(init: FileLockErrorInit) {
-    const reason = init.cause instanceof Error
-      ? init.cause.message.split("\n")[0]
-      : String(init.cause);
+    const reason = firstLine(init.cause);
     super({
       ...init,
       message: `Cannot create lock file '${init.lockPath}' for '${init.resource}': ${reason}`,
@@ -112,9 +115,7 @@ export class LockCreateError extends FileLockError {
 export class LockReadError extends FileLockError {
   readonly code = "LOCK_READ_FAILED";
   constructor(init: FileLockErrorInit & { path: string }) {
-    const reason = init.cause instanceof Error
-      ? init.cause.message.split("\n")[0]
-      : String(init.cause);
+    const reason = firstLine(init.cause);
     super({
       ...init,
       message: `Cannot read lock file '${init.path}' for '${init.resource}': ${reason}`,
@@ -153,9 +154,7 @@ export class LockInvalidError extends FileLockError {
 export class LockReleaseError extends FileLockError {
   readonly code = "LOCK_RELEASE_FAILED";
   constructor(init: FileLockErrorInit) {
-    const reason = init.cause instanceof Error
-      ? init.cause.message.split("\n")[0]
-      : String(init.cause);
+    const reason = firstLine(init.cause);
     super({
       ...init,
       message: `Cannot release lock on '${init.resource}' ('${init.lockPath}'): ${reason}`,
