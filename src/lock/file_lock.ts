@@ -8,7 +8,7 @@ import type { RuntimeAdapter } from "../runtime/types.ts";
 import { runtime as defaultRuntime } from "../runtime/current.ts";
 import { hasCode } from "../runtime/fs_error.ts";
 import { InvalidArgumentError } from "../errors/invalid_argument.ts";
-import { join } from "../util/path.ts";
+import { isAbsolute, join } from "../util/path.ts";
 import { checkMechanism, chooseMechanism, type MechanismOption } from "./choose_mechanism.ts";
 import {
   LockAbortedError,
@@ -22,7 +22,7 @@ import {
 import { type LockFiles, lockFilesFor, readRecordFile, type RecordRead } from "./lock_files.ts";
 import { LocalQueue } from "./local_queue.ts";
 import type { Attempt, Grant, LockContext } from "./mechanism.ts";
-import { tryKernel } from "./kernel_mechanism.ts";
+import { readKernelHolder, tryKernel } from "./kernel_mechanism.ts";
 import { settleRecord, tryPidfile } from "./pidfile_mechanism.ts";
 import type { Mechanism, OwnerRecord } from "./owner.ts";
 import { staleReason } from "./staleness.ts";
@@ -131,6 +131,29 @@ function checkNumber(name: string, value: unknown, fallback: number, min: number
   return value;
 }
 
+/** Directories resolved so far, per adapter: a realpath costs ~10% of an acquisition. */
+const realDirs = new WeakMap<RuntimeAdapter, Map<string, string>>();
+const MAX_REAL_DIRS = 256;
+
+/**
+ * The real path of a lock's directory, remembered per absolute spelling. It only keys the
+ * in-process queue and picks the mechanism: if a directory is moved or re-linked while the
+ * process runs, exclusion between processes holds all the same (the kernel and link() see
+ * files, not spellings, and SQLite excludes two descriptors of one process on one file).
+ */
+function realDirOf(rt: RuntimeAdapter, dir: string): string {
+  let known = realDirs.get(rt);
+  if (!known) realDirs.set(rt, known = new Map());
+  const absolute = isAbsolute(dir) ? dir : join(rt.cwd(), dir);
+  let real = known.get(absolute);
+  if (real === undefined) {
+    real = rt.realPath(absolute);
+    if (known.size >= MAX_REAL_DIRS) known.clear();
+    known.set(absolute, real);
+  }
+  return real;
+}
+
 interface Prepared {
   readonly rt: RuntimeAdapter;
   readonly files: LockFiles;
@@ -147,7 +170,7 @@ function prepare(resource: unknown, options: LockOptions): Prepared {
   const files = lockFilesFor(path);
   let realDir: string;
   try {
-    realDir = rt.realPath(files.dir);
+    realDir = realDirOf(rt, files.dir);
   } catch (error) {
     throw new LockCreateError({ resource: path, lockPath: files.lockPath, cause: error });
   }
@@ -161,9 +184,13 @@ function prepare(resource: unknown, options: LockOptions): Prepared {
   };
 }
 
-function attempt(p: Prepared): Attempt {
+/**
+ * One try. `wantHolder`: whether a refusal must name the holder; a waiter that will try again
+ * does not need it, and skipping it spares the kernel mechanism a read of the owner file.
+ */
+function attempt(p: Prepared, wantHolder = true): Attempt {
   const onRecord = (found: RecordRead & { kind: "file" }) => settleRecord(p.ctx, found);
-  if (p.mechanism === "kernel") return tryKernel(p.ctx, onRecord);
+  if (p.mechanism === "kernel") return tryKernel(p.ctx, onRecord, wantHolder);
   return tryPidfile(p.ctx, () => {
     // The path carries the kernel mechanism's placeholder: honour that protocol.
     if (p.rt.kernelLock.kind === "unsupported") {
@@ -175,6 +202,27 @@ function attempt(p: Prepared): Attempt {
       });
     }
     return tryKernel(p.ctx, onRecord);
+  });
+}
+
+/**
+ * Watches for a release: a kernel release touches the lock file, a pidfile release removes it.
+ * Only the lock file itself matters: a watch of the whole directory would also wake every
+ * waiter on the state file's temp-and-rename, the owner file and claim files, several times
+ * per handoff, which under contention cost more CPU than the work itself. `onGone` reports
+ * that the watched file vanished or moved, so the caller watches the next one. If the lock
+ * file cannot be watched (it is gone already), the directory is, filtered to its name.
+ */
+function watchLockFile(
+  p: Prepared,
+  onChange: () => void,
+  onGone: () => void,
+): { close(): void } | undefined {
+  return p.rt.watch(p.files.lockPath, (_name, kind) => {
+    if (kind === "rename") onGone();
+    onChange();
+  }) ?? p.rt.watch(p.files.dir, (name) => {
+    if (name === undefined || name === p.files.name) onChange();
   });
 }
 
@@ -281,6 +329,27 @@ export class FileLock implements AsyncDisposable {
       throw new LockAbortedError({ ...errInit(), cause: options.signal.reason });
     }
 
+    // Uncontended, the lock is had in one try: no timer, signal or watch is set up for it.
+    const entered = queue.tryEnter(p.key);
+    let first: Attempt | undefined;
+    if (entered) {
+      try {
+        first = attempt(p, timeout === 0);
+      } catch (error) {
+        queue.leave(p.key);
+        throw error;
+      }
+      if (first.acquired) return new FileLock(p, first.grant, options);
+      if (timeout === 0) {
+        queue.leave(p.key);
+        throw new LockTimeoutError({
+          ...errInit(),
+          timeout,
+          ...(first.holder ? { holder: first.holder } : {}),
+        });
+      }
+    }
+
     const deadlineAt = Date.now() + timeout;
     const deadline = new AbortController();
     const timer = Number.isFinite(timeout)
@@ -289,40 +358,49 @@ export class FileLock implements AsyncDisposable {
     const stop = options.signal
       ? AbortSignal.any([options.signal, deadline.signal])
       : deadline.signal;
-    const failure = (holder?: OwnerRecord) =>
-      options.signal?.aborted
+    const failure = (seen?: OwnerRecord) => {
+      const holder = seen ?? (p.mechanism === "kernel" ? readKernelHolder(p.ctx) : undefined);
+      return options.signal?.aborted
         ? new LockAbortedError({
           ...errInit(),
           cause: options.signal.reason,
           ...(holder ? { holder } : {}),
         })
         : new LockTimeoutError({ ...errInit(), timeout, ...(holder ? { holder } : {}) });
+    };
 
     try {
-      try {
-        await queue.enter(p.key, stop);
-      } catch {
-        throw failure(localHolders.get(p.key)?.owner);
+      if (!entered) {
+        try {
+          await queue.enter(p.key, stop);
+        } catch {
+          throw failure(localHolders.get(p.key)?.owner);
+        }
       }
       const wake: { notify?: () => void } = {};
       let watcher: { close(): void } | undefined;
       let watched = false;
+      let rewatch = false;
       let delay = 1;
       try {
         for (;;) {
-          const result = attempt(p);
+          // The try made before the wait was set up counts as the first.
+          const result = first ?? attempt(p, false);
+          first = undefined;
           if (result.acquired) return new FileLock(p, result.grant, options);
           if (stop.aborted || Date.now() >= deadlineAt) throw failure(result.holder);
-          // Only the lock file itself matters: a release touches or removes it. Waking on
-          // other names (claims' temp files, the owner file) would spin on our own writes.
           if (!watcher) {
-            const real = p.rt.watch(p.files.dir, (name) => {
-              if (name === undefined || name === p.files.name) wake.notify?.();
-            });
+            const real = watchLockFile(p, () => wake.notify?.(), () => rewatch = true);
             watched = real !== undefined;
             watcher = real ?? { close() {} };
           }
           await pause(delay, wake, stop);
+          if (rewatch) {
+            // The watched file was removed or replaced (a pidfile release): watch its successor.
+            rewatch = false;
+            watcher.close();
+            watcher = undefined;
+          }
           delay = Math.min(delay * 2, watched ? MAX_POLL_MS : MAX_POLL_UNWATCHED_MS);
           if (options.signal?.aborted) throw failure(result.holder);
           if (stop.aborted || Date.now() >= deadlineAt) {

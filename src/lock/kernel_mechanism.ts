@@ -62,8 +62,11 @@ function ensurePlaceholder(ctx: LockContext): number | "record" {
   }
 }
 
-/** The current holder as named by the owner file, if readable and of the kernel mechanism. */
-function readHolder(ctx: LockContext): OwnerRecord | undefined {
+/**
+ * The current holder of a kernel lock as its owner file names it; `undefined` if the file is
+ * missing or unreadable. Never throws.
+ */
+export function readKernelHolder(ctx: LockContext): OwnerRecord | undefined {
   try {
     const found = readRecordFile(ctx.rt, ctx.files.ownerPath);
     return found.kind === "file" && found.ok ? found.record : undefined;
@@ -111,15 +114,72 @@ function grantFor(
 }
 
 /**
+ * Writes this grant's owner record and makes the grant. `undefined` when the owner file
+ * vanished in between (a concurrent `clean`): the caller tries again.
+ */
+function grant(
+  ctx: LockContext,
+  handle: KernelLockHandle,
+  tookOver: boolean,
+): Attempt | undefined {
+  try {
+    const owner = replaceOwnerFile(
+      ctx.rt,
+      ctx.files,
+      (token) => newOwnerRecord(ctx.rt, "kernel", token + 1),
+    );
+    // Removing a pidfile holder's stale record used claim files; sweep any a crash left.
+    if (tookOver) sweepClaimDebris(ctx);
+    return { acquired: true, grant: grantFor(ctx, handle, handle.ino, owner) };
+  } catch (error) {
+    handle.release();
+    if (hasCode(error, "ENOENT")) return undefined;
+    throw new LockCreateError({ ...errorInit(ctx), cause: error });
+  }
+}
+
+/**
+ * The common case, when this process already keeps a descriptor on the placeholder: lock
+ * through it, then one look at the path proves the locked file is the one there now (the same
+ * check the full path makes, in the other order). `undefined` when anything is unusual; the
+ * full path then decides, and reports errors.
+ */
+function tryThroughOpenDescriptor(ctx: LockContext, wantHolder: boolean): Attempt | undefined {
+  const { rt, files } = ctx;
+  const ino = rt.kernelLock.openInode?.(files.lockPath);
+  if (ino === undefined) return undefined;
+  let handle: KernelLockHandle | undefined;
+  try {
+    handle = rt.kernelLock.tryLock(files.lockPath, ino);
+  } catch {
+    return undefined;
+  }
+  let current = false;
+  try {
+    const info = rt.lstat(files.lockPath);
+    current = info.ino === ino && info.isFile && !info.isSymlink && info.size === 0;
+  } catch { /* gone or unreadable: the full path decides */ }
+  if (!current) {
+    handle?.release();
+    return undefined;
+  }
+  if (!handle) return busy(wantHolder ? readKernelHolder(ctx) : undefined);
+  return grant(ctx, handle, false);
+}
+
+/**
  * One try of the kernel mechanism.
  *
  * @param onRecord called when a pidfile record sits at the lock path: the pidfile protocol is
  *   honoured (live holder waited for, stale record removed) before a placeholder is made.
+ * @param wantHolder whether a refusal should name the holder (one read of the owner file);
+ *   a waiter polling again has no use for it.
  * @throws {LockCreateError | LockReadError | LockInvalidError | LockUnsupportedError}
  */
 export function tryKernel(
   ctx: LockContext,
   onRecord: (found: RecordRead & { kind: "file" }) => "free" | Attempt,
+  wantHolder = true,
 ): Attempt {
   const { rt, files } = ctx;
   if (rt.kernelLock.kind === "unsupported") {
@@ -128,6 +188,8 @@ export function tryKernel(
       detail: `${rt.runtime} ${rt.version} offers no kernel lock`,
     });
   }
+  const fast = tryThroughOpenDescriptor(ctx, wantHolder);
+  if (fast) return fast;
   let tookOver = false;
   for (let round = 0; round < 4; round++) {
     const placeholder = ensurePlaceholder(ctx);
@@ -154,28 +216,28 @@ export function tryKernel(
     }
     let handle: KernelLockHandle | undefined;
     try {
-      handle = rt.kernelLock.tryLock(files.lockPath);
+      handle = rt.kernelLock.tryLock(files.lockPath, placeholder);
     } catch (error) {
       // EINVAL: content appeared between our lstat and the lock (a pidfile record): look again.
       if (hasCode(error, "EINVAL")) continue;
       throw new LockCreateError({ ...errorInit(ctx), cause: error });
     }
-    if (!handle) return busy(readHolder(ctx));
+    if (!handle) return busy(wantHolder ? readKernelHolder(ctx) : undefined);
+    let current: boolean;
     try {
       // The path may have been replaced between lstat and lock; then we locked a stranger.
-      if (rt.lstat(files.lockPath).ino !== placeholder) {
-        handle.release();
-        continue;
-      }
-      const owner = replaceOwnerFile(rt, files, (token) => newOwnerRecord(rt, "kernel", token + 1));
-      // Removing a pidfile holder's stale record used claim files; sweep any a crash left.
-      if (tookOver) sweepClaimDebris(ctx);
-      return { acquired: true, grant: grantFor(ctx, handle, placeholder, owner) };
+      current = handle.ino === placeholder && rt.lstat(files.lockPath).ino === placeholder;
     } catch (error) {
       handle.release();
       if (hasCode(error, "ENOENT")) continue;
       throw new LockCreateError({ ...errorInit(ctx), cause: error });
     }
+    if (!current) {
+      handle.release();
+      continue;
+    }
+    const granted = grant(ctx, handle, tookOver);
+    if (granted) return granted;
   }
-  return busy(readHolder(ctx));
+  return busy(wantHolder ? readKernelHolder(ctx) : undefined);
 }

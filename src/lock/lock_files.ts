@@ -133,13 +133,7 @@ export function replaceOwnerFile(
   files: LockFiles,
   make: (previousToken: number) => OwnerRecord,
 ): OwnerRecord {
-  const file = rt.open(files.ownerPath, {
-    read: true,
-    write: true,
-    create: true,
-    noFollow: true,
-    mode: FILE_MODE,
-  });
+  const file = openOwnerFile(rt, files.ownerPath);
   try {
     const buffer = new Uint8Array(1024);
     let length = 0;
@@ -167,6 +161,20 @@ export function replaceOwnerFile(
   } finally {
     file.close();
   }
+}
+
+/**
+ * Opens the owner file for reading and writing, creating it (mode 0600 exactly) only when it
+ * is missing: the file outlives every grant, so after the first the create flag and the
+ * chmod that pins the mode would be two wasted system calls per acquisition.
+ */
+function openOwnerFile(rt: RuntimeAdapter, path: string) {
+  try {
+    return rt.open(path, { read: true, write: true, noFollow: true });
+  } catch (error) {
+    if (!hasCode(error, "ENOENT")) throw error;
+  }
+  return rt.open(path, { read: true, write: true, create: true, noFollow: true, mode: FILE_MODE });
 }
 
 /** Removes `path`, ignoring a file that is already gone. @throws {FsError} */

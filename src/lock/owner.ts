@@ -28,15 +28,23 @@ export interface OwnerRecord {
   readonly mechanism: Mechanism;
   /** When the lock was granted, as an ISO 8601 string. */
   readonly acquiredAt: string;
-  /** Random, unique to this grant: tells one grant from another by the same process. */
+  /** Unique to this grant (a random per-process prefix and a counter): tells grants apart. */
   readonly nonce: string;
   /** The fencing token of this grant. */
   readonly token: number;
 }
 
-function randomNonce(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+// A nonce only has to tell grants apart (it is no secret): 64 random bits drawn once per
+// process, then a counter. Drawing fresh randomness per grant cost ~10% of an acquisition.
+const noncePrefix = Array.from(
+  crypto.getRandomValues(new Uint8Array(8)),
+  (b) => b.toString(16).padStart(2, "0"),
+).join("");
+let nonceCounter = 0;
+
+function nextNonce(): string {
+  nonceCounter++;
+  return noncePrefix + nonceCounter.toString(16).padStart(8, "0");
 }
 
 type Self = Pick<OwnerRecord, "pid" | "startTime" | "bootId" | "hostname" | "runtime" | "version">;
@@ -73,7 +81,7 @@ export function newOwnerRecord(
     ...self(rt),
     mechanism,
     acquiredAt: new Date().toISOString(),
-    nonce: randomNonce(),
+    nonce: nextNonce(),
     token,
   };
 }

@@ -89,6 +89,8 @@ export interface ProcessIdentity {
 
 /** A kernel advisory lock held by this process; released by the OS if the process dies. */
 export interface KernelLockHandle {
+  /** The inode of the file the lock is on, as it was when its descriptor was opened. */
+  readonly ino: number;
   /** Releases the lock. Calling it again does nothing. */
   release(): void;
 }
@@ -108,10 +110,20 @@ export interface KernelLock {
    * taken, `undefined` when another process (or another handle of this process) holds it.
    * The file must exist and be empty or a SQLite database.
    *
+   * When `knownIno` is given, the caller has just seen that inode at `path`, and a descriptor
+   * this process already keeps open on it is used without looking the path up again. Either
+   * way the handle's `ino` says which file was locked: a caller that needs the lock to be on
+   * the file now at `path` compares it with a look at the path taken after the lock.
+   *
    * @throws {FsError} when the file cannot be opened or is not lockable; with code
    * `ENOTSUP` when `kind` is `"unsupported"`.
    */
-  tryLock(path: string): KernelLockHandle | undefined;
+  tryLock(path: string, knownIno?: number): KernelLockHandle | undefined;
+  /**
+   * The inode of the descriptor this process keeps open for locking `path`, if any: a
+   * `tryLock(path, ino)` through it costs no path lookup. Never throws, never touches the disk.
+   */
+  openInode?(path: string): number | undefined;
 }
 
 /** Filesystem facts for {@linkcode RuntimeAdapter.statfs}. */
@@ -170,10 +182,15 @@ export interface RuntimeAdapter {
   cwd(): string;
   /**
    * Calls `onChange` when `path` (a file, or any entry of a directory, whose name is then
-   * passed when known) may have changed. Best effort: a platform without file watching
-   * returns `undefined` and callers poll.
+   * passed when known) may have changed. `kind` is `"rename"` when an entry appeared, vanished
+   * or moved (a watched file that did is watched no more) and `"change"` for content or
+   * attributes. Best effort: a platform without file watching, or a path that cannot be
+   * watched, returns `undefined` and callers poll.
    */
-  watch(path: string, onChange: (name?: string) => void): Watcher | undefined;
+  watch(
+    path: string,
+    onChange: (name?: string, kind?: "change" | "rename") => void,
+  ): Watcher | undefined;
 
   // ---- process facts ----
   /** This process's PID. */

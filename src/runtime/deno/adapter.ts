@@ -240,9 +240,13 @@ export function createDenoAdapter(): RuntimeAdapter {
       wrap("statfs", path, () => ({ type: Number(nodeFs.statfsSync(path).type) })),
     realPath: (path) => wrap("realpath", path, () => Deno.realPathSync(path)),
     cwd: () => Deno.cwd(),
-    watch(_path: string, _onChange: (name?: string) => void): Watcher | undefined {
+    watch(
+      _path: string,
+      _onChange: (name?: string, kind?: "change" | "rename") => void,
+    ): Watcher | undefined {
       // Deno.watchFs must not be used here: its watcher thread opens and closes files in the
-      // watched directory (seen with strace), and a close of the lock file drops this
+      // watched directory, or the watched file itself on each event (seen with strace), and
+      // a close of the lock file drops this
       // process's fcntl lock on it, letting a second process in. Waiters poll instead.
       return undefined;
     },

@@ -215,14 +215,17 @@ export function createNodeAdapter(): RuntimeAdapter {
     },
     statfs: (path): FsStats =>
       wrap("statfs", path, () => ({ type: Number(fs.statfsSync(path).type) })),
-    realPath: (path) => wrap("realpath", path, () => fs.realpathSync(path)),
+    realPath: (path) => wrap("realpath", path, () => fs.realpathSync.native(path)),
     cwd: () => process.cwd(),
-    watch(path: string, onChange: (name?: string) => void): Watcher | undefined {
+    watch(
+      path: string,
+      onChange: (name?: string, kind?: "change" | "rename") => void,
+    ): Watcher | undefined {
       try {
         const watcher = fs.watch(
           path,
           { persistent: false },
-          (_event, name) => onChange(name ?? undefined),
+          (event, name) => onChange(name ?? undefined, event === "rename" ? "rename" : "change"),
         );
         watcher.on("error", () => {});
         return { close: () => watcher.close() };

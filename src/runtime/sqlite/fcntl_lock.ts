@@ -74,14 +74,18 @@ interface Connection {
 export function createSqliteFcntlLock(): KernelLock {
   const cache = new Map<string, Connection>();
 
-  function open(module: SqliteModule, path: string): Connection {
-    let ino: number;
-    try {
-      ino = Number(fs.statSync(path).ino);
-    } catch (error) {
-      throw toFsError(error, "open for locking", path);
-    }
+  function open(module: SqliteModule, path: string, knownIno: number | undefined): Connection {
     const cached = cache.get(path);
+    let ino: number;
+    if (cached && cached.ino === knownIno) {
+      ino = knownIno; // the caller has just seen this inode at the path: no second look
+    } else {
+      try {
+        ino = Number(fs.statSync(path).ino);
+      } catch (error) {
+        throw toFsError(error, "open for locking", path);
+      }
+    }
     if (cached) {
       cache.delete(path); // re-inserted below: most recently used last
       if (cached.ino === ino) {
@@ -113,12 +117,15 @@ export function createSqliteFcntlLock(): KernelLock {
     get kind() {
       return loadSqlite() ? "fcntl" : "unsupported";
     },
-    tryLock(path: string): KernelLockHandle | undefined {
+    openInode(path: string): number | undefined {
+      return cache.get(path)?.ino;
+    },
+    tryLock(path: string, knownIno?: number): KernelLockHandle | undefined {
       const module = loadSqlite();
       if (!module) {
         throw new FsError("ENOTSUP", "take a kernel lock (node:sqlite is missing)", path);
       }
-      const connection = open(module, path);
+      const connection = open(module, path, knownIno);
       if (connection.held) return undefined; // this process already holds it through this connection
       try {
         if (!connection.ready) {
@@ -137,6 +144,7 @@ export function createSqliteFcntlLock(): KernelLock {
       }
       connection.held = true;
       return {
+        ino: connection.ino,
         release(): void {
           if (!connection.held) return;
           connection.held = false;

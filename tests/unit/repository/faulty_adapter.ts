@@ -98,10 +98,13 @@ export function faultyAdapter(real: RuntimeAdapter): FaultyAdapter {
 
   const kernelLock: KernelLock = {
     kind: real.kernelLock.kind,
-    tryLock(path: string) {
+    tryLock(path: string, knownIno?: number) {
       const fault = count("kernelLock.tryLock", path, [path]);
       if (fault) throw fault;
-      return real.kernelLock.tryLock(path);
+      return real.kernelLock.tryLock(path, knownIno);
+    },
+    openInode(path: string) {
+      return real.kernelLock.openInode?.(path);
     },
   };
 
