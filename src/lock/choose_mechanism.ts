@@ -16,6 +16,27 @@ export const MECHANISM_ENV = "HOLDFAST_LOCK_MECHANISM";
 
 const warned = new Set<string>();
 
+/** Filesystem kinds seen so far, per adapter and real directory: a statfs per lock is waste. */
+const kinds = new WeakMap<RuntimeAdapter, Map<string, { network: boolean; name: string }>>();
+const MAX_KINDS = 256;
+
+function filesystemOf(rt: RuntimeAdapter, dir: string): { network: boolean; name: string } {
+  let known = kinds.get(rt);
+  if (!known) kinds.set(rt, known = new Map());
+  let kind = known.get(dir);
+  if (!kind) {
+    try {
+      kind = classifyFilesystem(rt.statfs(dir).type);
+    } catch {
+      // statfs unavailable: assume local, the common case (and ask again next time).
+      return { network: false, name: "unknown" };
+    }
+    if (known.size >= MAX_KINDS) known.clear();
+    known.set(dir, kind);
+  }
+  return kind;
+}
+
 /** Validates a mechanism option. @throws {InvalidArgumentError} */
 export function checkMechanism(value: unknown, source: string): MechanismOption {
   if (value === "auto" || value === "kernel" || value === "pidfile") return value;
@@ -45,15 +66,7 @@ export function chooseMechanism(
     if (checked !== "auto") return checked;
   }
   if (rt.kernelLock.kind === "unsupported") return "pidfile";
-  let network = false;
-  let name = "unknown";
-  try {
-    const kind = classifyFilesystem(rt.statfs(dir).type);
-    network = kind.network;
-    name = kind.name;
-  } catch {
-    // statfs unavailable: assume local, the common case.
-  }
+  const { network, name } = filesystemOf(rt, dir);
   if (!network) return "kernel";
   if (!warned.has(dir)) {
     warned.add(dir);
