@@ -481,10 +481,13 @@ async function uncontended(): Promise<void> {
       met: proper.p50 / kernel.p50 >= 5,
     },
     {
-      target: "uncontended >= 2x faster than lockfile (kernel acquire vs lockSync, p50)",
-      measured: `${ratio(lfSync.p50 / kernel.p50)} (${dur(kernel.p50)} vs ${dur(lfSync.p50)}); ` +
-        `vs its async lock ${ratio(lfAsync.p50 / kernel.p50)}`,
-      met: lfSync.p50 / kernel.p50 >= 2,
+      // peers.md's ~130 us for lockfile is its async lock(), the API that waits; lockSync is
+      // a bare O_EXCL create that records no holder, about floor A: it is reported, not the bar.
+      target: "uncontended >= 2x faster than lockfile (kernel acquire vs its async lock, p50)",
+      measured: `${ratio(lfAsync.p50 / kernel.p50)} (${dur(kernel.p50)} vs ${
+        dur(lfAsync.p50)
+      }); vs lockSync ${ratio(lfSync.p50 / kernel.p50)} (${dur(lfSync.p50)})`,
+      met: lfAsync.p50 / kernel.p50 >= 2,
     },
     {
       target: "uncontended within 3x of the floor (kernel acquire vs floor B, p50)",
@@ -793,6 +796,23 @@ async function contend(lib: Lib, processes: number, increments: number): Promise
   };
 }
 
+/**
+ * The ceiling no lock can beat: the same read-modify-write increments, done back to back by
+ * one process with no lock at all (the state file's temp-and-rename is most of their cost).
+ */
+function noLockFloor(increments: number): number {
+  const file = path.join(freshDir("contention-floor"), "counter.json");
+  fs.writeFileSync(file, JSON.stringify({ n: 0 }));
+  const started = performance.now();
+  for (let i = 0; i < increments; i++) {
+    const n = JSON.parse(fs.readFileSync(file, "utf8")).n;
+    const temp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(temp, JSON.stringify({ n: n + 1 }));
+    fs.renameSync(temp, file);
+  }
+  return increments / ((performance.now() - started) / 1000);
+}
+
 async function contention(): Promise<void> {
   const counts = values.processes?.split(",").map(Number) ?? (QUICK ? [2, 4] : [2, 4, 8]);
   const increments = Number(values.increments ?? (QUICK ? 40 : 200));
@@ -805,6 +825,8 @@ async function contention(): Promise<void> {
       results.push(await contend(lib, processes, increments));
     }
   }
+  progress("contention: no-lock floor");
+  const floor = noLockFloor(Math.max(...counts) * increments);
   const rows = results.map((r) => {
     const peer = (lib: Lib) =>
       results.find((x) => x.lib === lib && x.processes === r.processes)?.perSecond ?? Number.NaN;
@@ -823,12 +845,26 @@ async function contention(): Promise<void> {
       r.lib.startsWith("holdfast") ? ratio(r.perSecond / peer(PROPER)) : "",
     ];
   });
+  rows.push([
+    "floor: no lock, 1 process",
+    "1",
+    "-",
+    "-",
+    int(floor),
+    "-",
+    "-",
+    "-",
+    "",
+    "",
+  ]);
   const notes = [
     `Each child does ${increments} read-modify-write increments of \`{"n": 0}\` (read, ` +
     "parse, temp file + rename) under the library's lock; children run on the same runtime as " +
     "this script. This process holds the lock until every child is up, so all start together.",
-    "holdfast children: helpers/lock_holder.ts --mode count --timestamps (default polling: " +
-    "directory watch, then backoff 1 ms -> 25 ms). proper-lockfile: retries " +
+    "holdfast children: helpers/lock_holder.ts --mode count --timestamps (default waiting: " +
+    "on Node a watch of the lock file wakes waiters at a release, with polling backing off " +
+    "1 ms -> 25 ms for crashed holders; Deno cannot watch the lock file safely and polls " +
+    "1 ms -> 4 ms). proper-lockfile: retries " +
     "{retries: 1000, minTimeout: 1, maxTimeout: 5}, re-locking when the retries run out. " +
     `lockfile: {wait: ${LOCKFILE_WAIT.wait}, pollPeriod: ${LOCKFILE_WAIT.pollPeriod}}. ` +
     "lowdb: no lock (Low + JSONFile read, n++, write), all starting at one instant.",
@@ -837,6 +873,10 @@ async function contention(): Promise<void> {
     "lock passes to another process: the release itself plus the wake-up of the next holder " +
     "(timestamps from performance.timeOrigin + now(), comparable across processes). " +
     "Re-grants = grants that went back to the process that had just released.",
+    `The floor row does the same ${
+      int(Math.max(...counts) * increments)
+    } increments back to back in this process with no lock: no lock, however fast, can ` +
+    "exceed it, since the increments are serialized.",
   ];
   for (const r of results) {
     if (r.errors) {
@@ -878,7 +918,9 @@ async function contention(): Promise<void> {
         target: "contention, 4 processes: >= 3x lockfile's increments/s",
         measured: `${ratio(k4.perSecond / l4.perSecond)} (${int(k4.perSecond)}/s vs ${
           int(l4.perSecond)
-        }/s)`,
+        }/s); 3x would be ${int(3 * l4.perSecond)}/s, and the no-lock floor is ${
+          int(floor)
+        }/s (${ratio(floor / l4.perSecond)} lockfile)`,
         met: k4.perSecond / l4.perSecond >= 3,
       },
       {

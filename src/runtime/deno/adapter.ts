@@ -2,9 +2,10 @@
  * The Deno implementation of {@linkcode RuntimeAdapter}, on Deno's own synchronous APIs
  * (about 1 us a call, where an async Deno op costs ~30 us).
  *
- * Where Deno has no API of its own it borrows the `node:` module Deno ships: `statfs`, the
- * `O_NOFOLLOW` open, signal 0 for liveness off Linux, and `node:sqlite` for the fcntl kernel lock
- * (the one lock primitive Node processes can see; Deno's `FsFile.lock` is flock-style and
+ * Where Deno has no API of its own it borrows the `node:` module Deno ships: `statfs`, file
+ * descriptors (an `O_NOFOLLOW` open, `fchmod`, positioned reads and writes; see
+ * `../node/descriptor_file.ts`), signal 0 for liveness off Linux, and `node:sqlite` for the fcntl
+ * kernel lock (the one lock primitive Node processes can see; Deno's `FsFile.lock` is flock-style and
  * invisible to them).
  *
  * @module
@@ -12,18 +13,17 @@
 import * as nodeFs from "node:fs";
 import process from "node:process";
 import type {
-  FileHandle,
   FileInfo,
   FsStats,
   MkdirOptions,
-  OpenOptions,
   ProcessIdentity,
   RuntimeAdapter,
   Watcher,
 } from "../types.ts";
-import { FsError, hasCode, toFsError } from "../fs_error.ts";
+import { hasCode, toFsError } from "../fs_error.ts";
 import { isFinishedState, parseProcStat } from "../proc_stat.ts";
 import { createSqliteFcntlLock } from "../sqlite/fcntl_lock.ts";
+import { openDescriptorFile, readFileNoFollow } from "../node/descriptor_file.ts";
 
 function info(s: Deno.FileInfo): FileInfo {
   return {
@@ -45,86 +45,6 @@ function wrap<T>(operation: string, path: string, fn: () => T): T {
   } catch (error) {
     throw toFsError(error, operation, path);
   }
-}
-
-class DenoFile implements FileHandle {
-  #file: Deno.FsFile | undefined;
-  readonly #path: string;
-  constructor(file: Deno.FsFile, path: string) {
-    this.#file = file;
-    this.#path = path;
-  }
-  get #open(): Deno.FsFile {
-    if (!this.#file) throw new FsError("EBADF", "use closed file", this.#path);
-    return this.#file;
-  }
-  write(data: Uint8Array, position?: number): number {
-    return wrap("write", this.#path, () => {
-      const file = this.#open;
-      if (position !== undefined) file.seekSync(position, Deno.SeekMode.Start);
-      let done = 0;
-      while (done < data.length) done += file.writeSync(data.subarray(done));
-      return done;
-    });
-  }
-  read(buffer: Uint8Array, position?: number): number {
-    return wrap("read", this.#path, () => {
-      const file = this.#open;
-      if (position !== undefined) file.seekSync(position, Deno.SeekMode.Start);
-      return file.readSync(buffer) ?? 0;
-    });
-  }
-  sync(): void {
-    wrap("fsync", this.#path, () => this.#open.syncSync());
-  }
-  truncate(length: number): void {
-    wrap("truncate", this.#path, () => this.#open.truncateSync(length));
-  }
-  stat(): FileInfo {
-    return wrap("fstat", this.#path, () => info(this.#open.statSync()));
-  }
-  close(): void {
-    const file = this.#file;
-    if (!file) return;
-    this.#file = undefined;
-    wrap("close", this.#path, () => file.close());
-  }
-}
-
-function openNoFollow(path: string, options: OpenOptions): Deno.FsFile {
-  // Deno.openSync has no O_NOFOLLOW; Deno's node:fs does, and Deno.FsFile adopts no raw fd,
-  // so for the no-follow case we check the inode: lstat, open, then fstat must name the same
-  // file. A symlink swapped in between shows as a different inode and is refused.
-  let before: Deno.FileInfo | undefined;
-  try {
-    before = Deno.lstatSync(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound) || !options.create) throw error;
-  }
-  if (before === undefined) {
-    // O_CREAT|O_EXCL never follows a symlink, so creating is safe by itself.
-    return Deno.openSync(path, { ...denoFlags(options), createNew: true });
-  }
-  if (options.create && options.exclusive) throw new FsError("EEXIST", "open", path);
-  if (before.isSymlink) throw new FsError("ELOOP", "open", path);
-  const file = Deno.openSync(path, { ...denoFlags(options), create: false });
-  const after = file.statSync();
-  if (after.ino !== before.ino || after.dev !== before.dev) {
-    file.close();
-    throw new FsError("ELOOP", "open (path changed while opening)", path);
-  }
-  return file;
-}
-
-function denoFlags(o: OpenOptions): Deno.OpenOptions {
-  return {
-    read: o.read ?? false,
-    write: o.write ?? false,
-    create: o.create && !o.exclusive,
-    createNew: o.create && o.exclusive,
-    truncate: o.truncate ?? false,
-    mode: o.mode ?? 0o600,
-  };
 }
 
 function readProcStat(pid: number) {
@@ -155,47 +75,10 @@ export function createDenoAdapter(): RuntimeAdapter {
     version: Deno.version.deno,
     platform: Deno.build.os,
 
-    open(path: string, options: OpenOptions): FileHandle {
-      const file = wrap(
-        "open",
-        path,
-        () =>
-          options.noFollow && !isWindows
-            ? openNoFollow(path, options)
-            : Deno.openSync(path, denoFlags(options)),
-      );
-      if (options.create && options.mode !== undefined && !isWindows) {
-        // The umask trims the creation mode; chmod sets exactly what was asked.
-        try {
-          Deno.chmodSync(path, options.mode);
-        } catch (error) {
-          if (options.exclusive || !(error instanceof Deno.errors.PermissionDenied)) {
-            file.close();
-            throw toFsError(error, "chmod", path);
-          }
-        }
-      }
-      return new DenoFile(file, path);
-    },
-    readFile(path: string): Uint8Array {
-      return wrap("read", path, () => {
-        if (isWindows) return Deno.readFileSync(path);
-        const file = openNoFollow(path, { read: true });
-        try {
-          const size = file.statSync().size;
-          const out = new Uint8Array(size);
-          let done = 0;
-          while (done < size) {
-            const n = file.readSync(out.subarray(done));
-            if (n === null || n === 0) break;
-            done += n;
-          }
-          return done === size ? out : out.subarray(0, done);
-        } finally {
-          file.close();
-        }
-      });
-    },
+    // Deno.FsFile has no O_NOFOLLOW and positions by seeking: node:fs descriptors do both in
+    // one call each.
+    open: openDescriptorFile,
+    readFile: readFileNoFollow,
     rename: (from, to) => wrap("rename", from, () => Deno.renameSync(from, to)),
     link: (from, to) => wrap("link", to, () => Deno.linkSync(from, to)),
     unlink: (path) => wrap("unlink", path, () => Deno.removeSync(path)),

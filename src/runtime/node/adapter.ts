@@ -8,108 +8,13 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import process from "node:process";
-import type {
-  FileHandle,
-  FileInfo,
-  FsStats,
-  MkdirOptions,
-  OpenOptions,
-  ProcessIdentity,
-  RuntimeAdapter,
-  Watcher,
-} from "../types.ts";
+import type { FsStats, MkdirOptions, ProcessIdentity, RuntimeAdapter, Watcher } from "../types.ts";
 import { hasCode, toFsError } from "../fs_error.ts";
 import { isFinishedState, parseProcStat } from "../proc_stat.ts";
 import { createSqliteFcntlLock } from "../sqlite/fcntl_lock.ts";
+import { info, openDescriptorFile, readFileNoFollow } from "./descriptor_file.ts";
 
 const C = fs.constants;
-
-function info(s: fs.Stats): FileInfo {
-  return {
-    isFile: s.isFile(),
-    isDirectory: s.isDirectory(),
-    isSymlink: s.isSymbolicLink(),
-    size: s.size,
-    mode: s.mode & 0o7777,
-    mtimeMs: s.mtimeMs,
-    ino: s.ino,
-    dev: s.dev,
-    nlink: s.nlink,
-  };
-}
-
-function flagsOf(o: OpenOptions): number {
-  let flags = o.write ? (o.read ? C.O_RDWR : C.O_WRONLY) : C.O_RDONLY;
-  if (o.create) flags |= C.O_CREAT;
-  if (o.create && o.exclusive) flags |= C.O_EXCL;
-  if (o.truncate) flags |= C.O_TRUNC;
-  // O_NOFOLLOW is undefined on Windows, where symlinks need privileges to create.
-  if (o.noFollow && C.O_NOFOLLOW !== undefined) flags |= C.O_NOFOLLOW;
-  return flags;
-}
-
-class NodeFile implements FileHandle {
-  #fd: number | undefined;
-  readonly #path: string;
-  constructor(fd: number, path: string) {
-    this.#fd = fd;
-    this.#path = path;
-  }
-  get #open(): number {
-    if (this.#fd === undefined) throw toFsError({ code: "EBADF" }, "use closed file", this.#path);
-    return this.#fd;
-  }
-  write(data: Uint8Array, position?: number): number {
-    let done = 0;
-    try {
-      while (done < data.length) {
-        const at = position === undefined ? null : position + done;
-        done += fs.writeSync(this.#open, data, done, data.length - done, at);
-      }
-    } catch (error) {
-      throw toFsError(error, "write", this.#path);
-    }
-    return done;
-  }
-  read(buffer: Uint8Array, position?: number): number {
-    try {
-      return fs.readSync(this.#open, buffer, 0, buffer.length, position ?? null);
-    } catch (error) {
-      throw toFsError(error, "read", this.#path);
-    }
-  }
-  sync(): void {
-    try {
-      fs.fsyncSync(this.#open);
-    } catch (error) {
-      throw toFsError(error, "fsync", this.#path);
-    }
-  }
-  truncate(length: number): void {
-    try {
-      fs.ftruncateSync(this.#open, length);
-    } catch (error) {
-      throw toFsError(error, "truncate", this.#path);
-    }
-  }
-  stat(): FileInfo {
-    try {
-      return info(fs.fstatSync(this.#open));
-    } catch (error) {
-      throw toFsError(error, "fstat", this.#path);
-    }
-  }
-  close(): void {
-    if (this.#fd === undefined) return;
-    const fd = this.#fd;
-    this.#fd = undefined;
-    try {
-      fs.closeSync(fd);
-    } catch (error) {
-      throw toFsError(error, "close", this.#path);
-    }
-  }
-}
 
 function wrap<T>(operation: string, path: string, fn: () => T): T {
   try {
@@ -148,35 +53,8 @@ export function createNodeAdapter(): RuntimeAdapter {
     version: bun ?? process.versions.node,
     platform: process.platform === "win32" ? "windows" : process.platform,
 
-    open(path: string, options: OpenOptions): FileHandle {
-      const fd = wrap(
-        "open",
-        path,
-        () => fs.openSync(path, flagsOf(options), options.mode ?? 0o600),
-      );
-      if (options.create && options.mode !== undefined && process.platform !== "win32") {
-        // The umask trims the creation mode; fchmod sets exactly what was asked.
-        try {
-          fs.fchmodSync(fd, options.mode);
-        } catch (error) {
-          if (options.exclusive || (error as { code?: string }).code !== "EPERM") {
-            fs.closeSync(fd);
-            throw toFsError(error, "chmod", path);
-          }
-        }
-      }
-      return new NodeFile(fd, path);
-    },
-    readFile(path: string): Uint8Array {
-      return wrap("read", path, () => {
-        const fd = fs.openSync(path, C.O_RDONLY | (C.O_NOFOLLOW ?? 0));
-        try {
-          return fs.readFileSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-      });
-    },
+    open: openDescriptorFile,
+    readFile: readFileNoFollow,
     rename: (from, to) => wrap("rename", from, () => fs.renameSync(from, to)),
     link: (from, to) => wrap("link", to, () => fs.linkSync(from, to)),
     unlink: (path) => wrap("unlink", path, () => fs.unlinkSync(path)),
