@@ -26,6 +26,7 @@ import { readKernelHolder, tryKernel } from "./kernel_mechanism.ts";
 import { settleRecord, tryPidfile } from "./pidfile_mechanism.ts";
 import type { Mechanism, OwnerRecord } from "./owner.ts";
 import { staleReason } from "./staleness.ts";
+import { monitorHeld } from "./held_monitor.ts";
 
 /** Default time `acquire` waits, in ms. */
 export const DEFAULT_TIMEOUT = 10_000;
@@ -278,7 +279,7 @@ export class FileLock implements AsyncDisposable {
   readonly #controller = new AbortController();
   readonly #onCompromised?: (error: LockCompromisedError) => void;
   readonly #rt: RuntimeAdapter;
-  #monitor: unknown;
+  #stopMonitor: () => void = () => {};
   #released = false;
 
   private constructor(p: Prepared, grant: Grant, options: LockOptions) {
@@ -520,13 +521,7 @@ export class FileLock implements AsyncDisposable {
 
   #startMonitor(staleAfter: number): void {
     const period = this.#grant.renew ? Math.max(20, Math.floor(staleAfter / 4)) : KERNEL_CHECK_MS;
-    this.#monitor = setInterval(() => this.#check(), period);
-    this.#rt.unrefTimer(this.#monitor);
-  }
-
-  #stopMonitor(): void {
-    if (this.#monitor !== undefined) clearInterval(this.#monitor as number);
-    this.#monitor = undefined;
+    this.#stopMonitor = monitorHeld(this.#rt, period, { check: () => this.#check() });
   }
 
   #check(): void {
