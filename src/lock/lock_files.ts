@@ -119,6 +119,45 @@ export function lastToken(rt: RuntimeAdapter, files: LockFiles): number {
   return found.kind === "file" && found.ok ? found.record.token : 0;
 }
 
+// replaceOwnerFile is synchronous and never re-entered, so one buffer serves every call.
+const ownerScratch = new Uint8Array(1024);
+
+/**
+ * The token of the record in `bytes` (0 if there is none). A record holdfast wrote ends with its
+ * token (`..."token":41}` and padding), which is read straight from the bytes; anything else is
+ * decoded in full and counts only if it is a valid record.
+ */
+export function previousToken(bytes: Uint8Array): number {
+  const tail = trailingToken(bytes);
+  if (tail !== undefined) return tail;
+  const decoded = decodeOwnerRecord(bytes);
+  return decoded.ok ? decoded.record.token : 0;
+}
+
+const TOKEN_KEY = Array.from('"token":', (c) => c.charCodeAt(0));
+
+function trailingToken(bytes: Uint8Array): number | undefined {
+  let i = bytes.length - 1;
+  while (i >= 0 && (bytes[i] === 0x20 || bytes[i] === 0x0a)) i--;
+  if (i < 0 || bytes[i] !== 0x7d /* } */) return undefined;
+  i--;
+  let value = 0;
+  let scale = 1;
+  let digits = 0;
+  for (; i >= 0 && bytes[i] >= 0x30 && bytes[i] <= 0x39; i--, digits++) {
+    value += (bytes[i] - 0x30) * scale;
+    scale *= 10;
+  }
+  // 15 digits stay below 2^53; a leading zero is not JSON, so let the full decoder judge it.
+  if (digits === 0 || digits > 15 || (digits > 1 && bytes[i + 1] === 0x30)) return undefined;
+  const start = i - TOKEN_KEY.length + 1;
+  if (start < 0) return undefined;
+  for (let k = 0; k < TOKEN_KEY.length; k++) {
+    if (bytes[start + k] !== TOKEN_KEY[k]) return undefined;
+  }
+  return value;
+}
+
 /**
  * Rewrites the owner file with the record `make(previousToken)` returns, in place and through
  * one descriptor: reads the previous record's token (0 if none or unreadable), then writes the
@@ -135,16 +174,17 @@ export function replaceOwnerFile(
 ): OwnerRecord {
   const file = openOwnerFile(rt, files.ownerPath);
   try {
-    const buffer = new Uint8Array(1024);
+    const buffer = ownerScratch;
     let length = 0;
     for (;;) {
+      const wanted = buffer.length - length;
       const n = file.read(buffer.subarray(length), length);
-      if (n === 0) break;
       length += n;
-      if (length === buffer.length) break; // a record is ~250 bytes; more is not ours
+      // A regular file reads short only at its end: no second call just to see 0 bytes. A
+      // record is ~250 bytes; more than the buffer is not ours.
+      if (n < wanted || length === buffer.length) break;
     }
-    const previous = length > 0 ? decodeOwnerRecord(buffer.subarray(0, length)) : undefined;
-    const record = make(previous?.ok ? previous.record.token : 0);
+    const record = make(length > 0 ? previousToken(buffer.subarray(0, length)) : 0);
     let bytes = encodeOwnerRecord(record);
     if (bytes.length < length) {
       // Pad with spaces (valid JSON whitespace) to cover the old record: one write, no

@@ -6,6 +6,7 @@ import path from "node:path";
 import fc from "fast-check";
 import { decodeOwnerRecord, encodeOwnerRecord, type OwnerRecord } from "../../src/lock/owner.ts";
 import { LocalQueue } from "../../src/lock/local_queue.ts";
+import { previousToken } from "../../src/lock/lock_files.ts";
 import { resolve } from "../../src/util/path.ts";
 import { FileLock } from "../../mod.ts";
 
@@ -66,6 +67,47 @@ describe("owner record properties", () => {
       const bad = { ...r, [key]: value };
       assert.equal(decodeOwnerRecord(new TextEncoder().encode(JSON.stringify(bad))).ok, false);
     }));
+  });
+});
+
+describe("previous token of the owner file", () => {
+  const pad = (bytes: Uint8Array, extra: number) => {
+    const padded = new Uint8Array(bytes.length + extra).fill(0x20);
+    padded.set(bytes.subarray(0, bytes.length - 1));
+    padded[padded.length - 1] = 0x0a;
+    return padded;
+  };
+
+  it("is the token of every record holdfast writes, padded or not", () => {
+    fc.assert(fc.property(record, fc.nat({ max: 600 }), (r, extra) => {
+      assert.equal(previousToken(encodeOwnerRecord(r)), r.token);
+      assert.equal(previousToken(pad(encodeOwnerRecord(r), extra)), r.token);
+    }));
+  });
+
+  it("agrees with the full decoder on any valid record, whatever its key order", () => {
+    fc.assert(fc.property(record, fc.infiniteStream(fc.nat()), (r, order) => {
+      const entries = Object.entries(r).map(([k, v]) => [order.next().value as number, k, v]);
+      entries.sort((a, b) => (a[0] as number) - (b[0] as number));
+      const json = JSON.stringify(Object.fromEntries(entries.map(([, k, v]) => [k, v])));
+      assert.equal(previousToken(new TextEncoder().encode(json + "\n")), r.token);
+    }));
+  });
+
+  it("never throws and is always a safe non-negative integer, 0 for bytes that are no record", () => {
+    fc.assert(fc.property(
+      fc.oneof(
+        fc.uint8Array(),
+        fc.jsonValue().map((v) => new TextEncoder().encode(JSON.stringify(v))),
+        fc.string().map((t) => new TextEncoder().encode(t + '"token":' + t + "}")),
+      ),
+      (bytes) => {
+        const token = previousToken(bytes);
+        assert.ok(Number.isSafeInteger(token) && token >= 0, String(token));
+        const decoded = decodeOwnerRecord(bytes);
+        if (decoded.ok) assert.equal(token, decoded.record.token);
+      },
+    ));
   });
 });
 
