@@ -20,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { main } from "./main.ts";
 
 export { main, USAGE } from "./main.ts";
+export { EXIT, type Output } from "./common.ts";
 
 /** Whether this module is the program being run, not an import (Node 22 has no import.meta.main). */
 function isProgram(): boolean {

@@ -24,7 +24,9 @@ export const EXIT = {
 
 /** Where a command writes; the real streams by default, strings in tests. */
 export interface Output {
+  /** Writes `text` (plus a newline if it has none) to standard output. */
   out(text: string): void;
+  /** Writes `text` (plus a newline if it has none) to standard error. */
   err(text: string): void;
 }
 

@@ -101,6 +101,7 @@ export interface LockInfo {
   readonly holder?: OwnerRecord;
   /** The mechanism in use on this path (or that `"auto"` would pick for a free path). */
   readonly mechanism: Mechanism;
+  /** The lock file (`resource + ".lock"`). */
   readonly lockPath: string;
   /** Why the lock is stale or invalid. */
   readonly reason?: string;
