@@ -25,10 +25,11 @@ Options:
 
 The command runs without a shell (use -- sh -c '...' for one) and gets HOLDFAST_LOCK_PATH
 and HOLDFAST_LOCK_TOKEN (the grant's fencing token) in its environment. SIGINT, SIGTERM,
-SIGHUP and SIGQUIT sent to holdfast are forwarded to the command. The lock belongs to the
-holdfast process, not to the command: if holdfast is killed (even with SIGKILL) the lock is
-free at once, while the command, unless it was killed too (same process group, e.g. Ctrl-C
-in a terminal), goes on running unlocked, as with flock -o.
+SIGHUP and SIGQUIT sent to holdfast are forwarded to the command (Ctrl-C in a terminal reaches
+the command directly too, as it shares holdfast's process group, so it may see SIGINT twice).
+The lock belongs to the holdfast process, not to the command: if holdfast is killed (even with
+SIGKILL) the lock is free at once, while the command, unless it was killed too (same process
+group), goes on running unlocked, as with flock -o.
 
 Exit codes: the command's; 75 timeout; 64 usage error; 126 command not executable;
 127 command not found; 1 other errors (the message says what, with a Tip).`;
