@@ -249,17 +249,17 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * @throws {StateLockLostError} `STATE_LOCK_LOST`: the lock was lost before the rename.
    * @throws {StateWriteError} `STATE_WRITE_FAILED`.
    */
-  async save(name: string, state: T): Promise<void> {
+  save(name: string, state: T): Promise<void> {
     const tracer = activeTracer();
     if (tracer) {
-      return await traced(
+      return traced(
         tracer,
         "holdfast.save",
         this.#spanAttributes(name),
         () => this.#save(name, state),
       );
     }
-    return await this.#save(name, state);
+    return this.#save(name, state);
   }
 
   async #save(name: string, state: T): Promise<void> {
@@ -281,17 +281,17 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * @throws {StateDirCreateError | StateLockError | StateLockLostError | StateWriteError}
    *   as {@linkcode JsonFileRepository.save}.
    */
-  async update(name: string, fn: StateUpdater<T>): Promise<T> {
+  update(name: string, fn: StateUpdater<T>): Promise<T> {
     const tracer = activeTracer();
     if (tracer) {
-      return await traced(
+      return traced(
         tracer,
         "holdfast.update",
         this.#spanAttributes(name),
         () => this.#update(name, fn),
       );
     }
-    return await this.#update(name, fn);
+    return this.#update(name, fn);
   }
 
   async #update(name: string, fn: StateUpdater<T>): Promise<T> {
@@ -322,17 +322,17 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * @throws {StateDeleteError} `STATE_DELETE_FAILED`; `committed` is true if the file was
    *   removed but the directory fsync failed.
    */
-  async delete(name: string): Promise<void> {
+  delete(name: string): Promise<void> {
     const tracer = activeTracer();
     if (tracer) {
-      return await traced(
+      return traced(
         tracer,
         "holdfast.delete",
         this.#spanAttributes(name),
         () => this.#delete(name),
       );
     }
-    return await this.#delete(name);
+    return this.#delete(name);
   }
 
   async #delete(name: string): Promise<void> {
