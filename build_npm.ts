@@ -5,9 +5,11 @@
  * 1. compiles `mod.ts`, `src/`, `helpers/` and `tests/` with TypeScript into `.build/` as ESM
  *    JavaScript plus `.d.ts` files (relative `.ts` imports rewritten to `.js`);
  * 2. runs the test suite under Node against that compiled output;
- * 3. assembles `npm/` (the library files, package.json, README, LICENSE, CHANGELOG);
- * 4. packs it and installs the tarball into an empty project, where `import("holdfast")` must
- *    work under Node 22, 24 and 26.
+ * 3. assembles `npm/` (the library files, the `holdfast` CLI as `bin`, package.json with the
+ *    runtime dependencies from deno.json's `imports`, README, LICENSE, CHANGELOG);
+ * 4. packs it and installs the tarball into an empty project, where a smoke script (acquire,
+ *    the CLI's `status` from another process, a repository round-trip) must pass under Node
+ *    22, 24 and 26 and under Bun.
  *
  * Run with Node 24 (type stripping): `node build_npm.ts [--no-test] [--no-smoke]`.
  *
@@ -26,6 +28,19 @@ const OUT = path.join(ROOT, "npm");
 const args = new Set(process.argv.slice(2));
 const denoJson = JSON.parse(fs.readFileSync(path.join(ROOT, "deno.json"), "utf8"));
 const nodeBin = (major: number) => path.join(ROOT, "node_modules", `node${major}`, "bin/node");
+const bunBin = path.join(ROOT, "node_modules", "bun", "bin", "bun.exe");
+/** The CLI, as compiled: the npm package's `bin`. */
+const CLI_JS = "src/cli/cli.js";
+
+/** npm dependencies of the package: deno.json's `npm:` imports (`name@range`). */
+function npmDependencies(): Record<string, string> {
+  const deps: Record<string, string> = {};
+  for (const target of Object.values(denoJson.imports ?? {}) as string[]) {
+    const match = /^npm:(@?[^@]+)@(.+)$/.exec(target);
+    if (match) deps[match[1]] = match[2];
+  }
+  return deps;
+}
 
 function sh(argv: string[], options: { cwd?: string; env?: Record<string, string> } = {}): void {
   console.log(`$ ${argv.map((a) => path.relative(ROOT, a) || a).join(" ")}`);
@@ -153,10 +168,20 @@ function assemble(): void {
       "atomic",
       "state",
       "deno",
+      "bun",
+      "cli",
+      "opentelemetry",
     ],
     files: ["**/*.js", "**/*.d.ts", "README.md", "LICENSE", "CHANGELOG.md"],
   };
-  if (fs.existsSync(path.join(OUT, "cli.js"))) pkg.bin = { holdfast: "./cli.js" };
+  pkg.dependencies = npmDependencies();
+  const cli = path.join(OUT, CLI_JS);
+  if (!fs.existsSync(cli)) throw new Error(`${CLI_JS} was not built`);
+  if (!fs.readFileSync(cli, "utf8").startsWith("#!/usr/bin/env node\n")) {
+    throw new Error(`${CLI_JS} lacks its #!/usr/bin/env node line`);
+  }
+  fs.chmodSync(cli, 0o755);
+  pkg.bin = { holdfast: `./${CLI_JS}` };
   fs.writeFileSync(path.join(OUT, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
   for (const file of ["README.md", "LICENSE", "CHANGELOG.md"]) {
     if (fs.existsSync(path.join(ROOT, file))) {
@@ -164,6 +189,52 @@ function assemble(): void {
     }
   }
 }
+
+/**
+ * Run in the empty project under each runtime: what a new user does first. The CLI's status
+ * runs in other processes (this runtime, and Node 24) and must see this process's lock.
+ */
+const SMOKE = `
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import { FileLock, JsonFileRepository, withLock, HoldfastError } from "holdfast";
+import { HolderProcess } from "holdfast/testing";
+
+const runtime = process.versions.bun ? "bun " + process.versions.bun : "node " + process.versions.node;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "holdfast-smoke-"));
+try {
+  const resource = path.join(dir, "deploy.json");
+  const lock = await FileLock.acquire(resource, { timeout: 5000 });
+  const cli = fs.realpathSync("node_modules/.bin/holdfast");
+  for (const exe of [process.execPath, "node"]) {
+    const status = spawnSync(exe, [cli, "status", resource, "--json"], { encoding: "utf8" });
+    assert.equal(status.status, 0, status.stderr);
+    const report = JSON.parse(status.stdout);
+    assert.equal(report.state, "held", status.stdout);
+    assert.equal(report.holder.pid, process.pid, status.stdout);
+  }
+  const busy = spawnSync(process.execPath, [cli, "run", resource, "--timeout", "100", "--", "true"], { encoding: "utf8" });
+  assert.equal(busy.status, 75, busy.stderr);
+  await lock.release();
+  assert.equal(await withLock(resource, () => "ran"), "ran");
+
+  const repo = new JsonFileRepository({ baseDir: path.join(dir, "states") });
+  await repo.save("doc", { hosts: ["a", "b"] });
+  assert.deepEqual(await repo.load("doc"), { hosts: ["a", "b"] });
+  await repo.update("counter", (s) => ({ n: (s?.n ?? 0) + 1 }));
+  await repo.update("counter", (s) => ({ n: (s?.n ?? 0) + 1 }));
+  assert.deepEqual(await repo.load("counter"), { n: 2 });
+  assert.equal(typeof HolderProcess, "function", "holdfast/testing resolves");
+  assert.equal(typeof HoldfastError, "function");
+  console.log("holdfast smoke passed on " + runtime + ": lock (" + lock.mechanism + "), CLI status from another process, withLock, repository round-trip");
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+`;
 
 function smoke(): void {
   const project = fs.mkdtempSync(path.join(os.tmpdir(), "holdfast-smoke-"));
@@ -177,19 +248,16 @@ function smoke(): void {
     );
     sh(["npm", "install", "--no-audit", "--no-fund", "--silent", `./${tarball}`], { cwd: project });
     const script = path.join(project, "smoke.mjs");
-    fs.writeFileSync(
-      script,
-      [
-        `const holdfast = await import("holdfast");`,
-        `if (typeof holdfast.HoldfastError !== "function") throw new Error("holdfast exports no HoldfastError");`,
-        `const kind = holdfast.classifyFilesystem(0x6969);`,
-        `if (!kind.network) throw new Error("classifyFilesystem misbehaves");`,
-        `console.log("import('holdfast') works on Node " + process.versions.node + ": " + Object.keys(holdfast).length + " exports");`,
-      ].join("\n"),
-    );
+    fs.writeFileSync(script, SMOKE);
+    const node24Dir = path.dirname(nodeBin(24));
+    const env = { PATH: `${node24Dir}${path.delimiter}${process.env.PATH ?? ""}` };
+    // The bin as npm linked it, through its #!/usr/bin/env node line.
+    sh([path.join(project, "node_modules/.bin/holdfast"), "--version"], { cwd: project, env });
     for (const major of [22, 24, 26]) {
-      sh([nodeBin(major), "--no-warnings", script], { cwd: project });
+      sh([nodeBin(major), "--no-warnings", script], { cwd: project, env });
     }
+    if (!fs.existsSync(bunBin)) throw new Error(`Bun is missing at ${bunBin}: run npm install`);
+    sh([bunBin, script], { cwd: project, env });
   } finally {
     fs.rmSync(project, { recursive: true, force: true });
   }

@@ -70,7 +70,12 @@ export {
   type ValidationIssue,
 } from "./src/repository/errors.ts";
 export { isValidStateName, MAX_NAME_BYTES, stateNameProblem } from "./src/repository/names.ts";
-export type { StandardSchemaV1 } from "./src/repository/schema.ts";
+export type {
+  StandardIssue,
+  StandardPathSegment,
+  StandardResult,
+  StandardSchemaV1,
+} from "./src/repository/schema.ts";
 export { HoldfastError, type HoldfastErrorInit } from "./src/errors/holdfast_error.ts";
 export { InvalidArgumentError } from "./src/errors/invalid_argument.ts";
 export { FsError } from "./src/runtime/fs_error.ts";
@@ -78,9 +83,12 @@ export { classifyFilesystem, type FilesystemKind } from "./src/runtime/filesyste
 export type {
   FileHandle,
   FileInfo,
+  FsStats,
   KernelLock,
   KernelLockHandle,
+  MkdirOptions,
   OpenOptions,
   ProcessIdentity,
   RuntimeAdapter,
+  Watcher,
 } from "./src/runtime/types.ts";

@@ -137,6 +137,10 @@ if (!values["skip-static"]) {
         "scripts/",
         "build_npm.ts",
       ].filter((p) => p === "check" || existsSync(path.join(ROOT, p))),
+    ], [
+      // What JSR would publish: every export documented, no private types in public ones.
+      "deno doc --lint",
+      ["doc", "--lint", "mod.ts", "testing.ts", "src/cli/cli.ts"],
     ]]
   ) {
     const outcome = run(name, [DENO, ...args]);

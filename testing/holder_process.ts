@@ -43,8 +43,11 @@ export function scriptCommand(
 
 /** One JSON line printed by the holder. */
 export interface HolderEvent {
+  /** The event name: `ready`, `acquired`, `busy`, `error`, `released`, `done`, ... */
   event: string;
+  /** The holder's pid. */
   pid?: number;
+  /** Event-specific fields (e.g. `token`, `mechanism`, `code`). */
   [key: string]: unknown;
 }
 
@@ -54,6 +57,7 @@ export interface HolderOptions {
   mode?: "hold" | "try" | "count" | "primitive";
   /** The resource to lock (the counter file in `count` mode). */
   resource: string;
+  /** The lock mechanism the holder uses. */
   mechanism?: "auto" | "kernel" | "pidfile";
   /** How long the holder waits to acquire, in ms. */
   timeout?: number;
@@ -63,6 +67,7 @@ export interface HolderOptions {
   exit?: "release" | "exit" | "throw" | "hang";
   /** `count` mode: how many locked increments. */
   increments?: number;
+  /** Pidfile lease length, in ms. */
   staleAfter?: number;
   /** Runtime of the child; default the current one. */
   runtime?: HolderRuntime;
@@ -81,7 +86,9 @@ export interface HolderOptions {
  * ```
  */
 export class HolderProcess {
+  /** The child process. */
   readonly child: ChildProcess;
+  /** The runtime the child runs on. */
   readonly runtime: HolderRuntime;
   /** Every event printed so far. */
   readonly events: HolderEvent[] = [];
@@ -90,6 +97,7 @@ export class HolderProcess {
   #waiters: Array<() => void> = [];
   #stderr = "";
 
+  /** Starts the holder; follow it with `waitFor`. */
   constructor(options: HolderOptions) {
     this.runtime = options.runtime ?? CURRENT_RUNTIME;
     const args = ["--mode", options.mode ?? "hold", "--resource", options.resource];

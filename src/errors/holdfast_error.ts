@@ -30,6 +30,7 @@ export abstract class HoldfastError extends Error {
   readonly tip: string;
   readonly #help: string;
 
+  /** Builds the message from `init.message` and `init.tip`; keeps `cause`. */
   constructor(init: HoldfastErrorInit) {
     super(
       `${init.message}\nTip: ${init.tip}`,

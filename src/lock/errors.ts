@@ -10,9 +10,13 @@ import { describeOwner, type OwnerRecord } from "./owner.ts";
 
 /** Common fields of every lock error. */
 export interface FileLockErrorInit {
+  /** The resource the lock guards. */
   resource: string;
+  /** The lock file. */
   lockPath: string;
+  /** The holder at the time of the error, when known. */
   holder?: OwnerRecord;
+  /** The underlying error. */
   cause?: unknown;
 }
 
@@ -28,6 +32,7 @@ export abstract class FileLockError extends HoldfastError {
   /** The holder of the lock at the time of the error, when it could be read. */
   readonly holder?: OwnerRecord;
 
+  /** For subclasses: the fields plus the message, tip and help they compose. */
   constructor(init: FileLockErrorInit & { message: string; tip: string; help?: string }) {
     super(init);
     this.resource = init.resource;
@@ -47,9 +52,11 @@ function held(init: FileLockErrorInit): string {
 
 /** The lock stayed held by another process for the whole timeout. Code `LOCK_TIMEOUT`. */
 export class LockTimeoutError extends FileLockError {
+  /** Always `"LOCK_TIMEOUT"`. */
   readonly code = "LOCK_TIMEOUT";
   /** How long the caller waited, in ms. */
   readonly timeout: number;
+  /** Names the holder (when known) and the time waited. */
   constructor(init: FileLockErrorInit & { timeout: number }) {
     super({
       ...init,
@@ -82,7 +89,9 @@ export class LockTimeoutError extends FileLockError {
 
 /** The caller's AbortSignal fired while waiting. Code `LOCK_ABORTED`; `cause` is the reason. */
 export class LockAbortedError extends FileLockError {
+  /** Always `"LOCK_ABORTED"`. */
   readonly code = "LOCK_ABORTED";
+  /** `cause` should be the signal's reason. */
   constructor(init: FileLockErrorInit) {
     super({
       ...init,
@@ -95,7 +104,9 @@ export class LockAbortedError extends FileLockError {
 
 /** The lock file could not be created or opened. Code `LOCK_CREATE_FAILED`. */
 export class LockCreateError extends FileLockError {
+  /** Always `"LOCK_CREATE_FAILED"`. */
   readonly code = "LOCK_CREATE_FAILED";
+  /** `cause` should be the OS error. */
   constructor(init: FileLockErrorInit) {
     const reason = firstLine(init.cause);
     super({
@@ -113,7 +124,9 @@ export class LockCreateError extends FileLockError {
 
 /** The lock or owner file could not be read. Code `LOCK_READ_FAILED`. */
 export class LockReadError extends FileLockError {
+  /** Always `"LOCK_READ_FAILED"`. */
   readonly code = "LOCK_READ_FAILED";
+  /** `path` is the file that could not be read; `cause` the OS error. */
   constructor(init: FileLockErrorInit & { path: string }) {
     const reason = firstLine(init.cause);
     super({
@@ -126,11 +139,13 @@ export class LockReadError extends FileLockError {
 
 /** The lock path holds something holdfast did not write. Code `LOCK_INVALID`. */
 export class LockInvalidError extends FileLockError {
+  /** Always `"LOCK_INVALID"`. */
   readonly code = "LOCK_INVALID";
   /** Why the content was rejected. */
   readonly reason: string;
   /** The beginning of the offending content. */
   readonly excerpt: string;
+  /** `reason` says why the content was rejected; `excerpt` shows its beginning. */
   constructor(init: FileLockErrorInit & { reason: string; excerpt: string }) {
     super({
       ...init,
@@ -152,7 +167,9 @@ export class LockInvalidError extends FileLockError {
 
 /** Releasing failed; the lock may still be held. Code `LOCK_RELEASE_FAILED`. */
 export class LockReleaseError extends FileLockError {
+  /** Always `"LOCK_RELEASE_FAILED"`. */
   readonly code = "LOCK_RELEASE_FAILED";
+  /** `cause` should be the OS error. */
   constructor(init: FileLockErrorInit) {
     const reason = firstLine(init.cause);
     super({
@@ -165,7 +182,9 @@ export class LockReleaseError extends FileLockError {
 
 /** The requested mechanism cannot work here. Code `LOCK_UNSUPPORTED`. */
 export class LockUnsupportedError extends FileLockError {
+  /** Always `"LOCK_UNSUPPORTED"`. */
   readonly code = "LOCK_UNSUPPORTED";
+  /** `detail` says what cannot work here and why. */
   constructor(init: FileLockErrorInit & { detail: string }) {
     super({
       ...init,
@@ -181,7 +200,9 @@ export class LockUnsupportedError extends FileLockError {
  * Code `LOCK_COMPROMISED`. It is the `reason` of `lock.signal`, never thrown on its own.
  */
 export class LockCompromisedError extends FileLockError {
+  /** Always `"LOCK_COMPROMISED"`. */
   readonly code = "LOCK_COMPROMISED";
+  /** `detail` says how the lock was found lost. */
   constructor(init: FileLockErrorInit & { detail: string }) {
     super({
       ...init,

@@ -27,6 +27,14 @@ import { settleRecord, tryPidfile } from "./pidfile_mechanism.ts";
 import type { Mechanism, OwnerRecord } from "./owner.ts";
 import { staleReason } from "./staleness.ts";
 import { monitorHeld } from "./held_monitor.ts";
+// Tracing hooks (src/tracing): spans only when an OpenTelemetry SDK records.
+import {
+  type AcquireSpan,
+  activeTracer,
+  ATTR,
+  startAcquireSpan,
+  traced,
+} from "../tracing/spans.ts";
 
 /** Default time `acquire` waits, in ms. */
 export const DEFAULT_TIMEOUT = 10_000;
@@ -95,6 +103,7 @@ export interface LockInfo {
   readonly holder?: OwnerRecord;
   /** The mechanism in use on this path (or that `"auto"` would pick for a free path). */
   readonly mechanism: Mechanism;
+  /** The lock file (`resource + ".lock"`). */
   readonly lockPath: string;
   /** Why the lock is stale or invalid. */
   readonly reason?: string;
@@ -162,9 +171,11 @@ interface Prepared {
   readonly key: string;
   readonly mechanism: Mechanism;
   readonly ctx: LockContext;
+  /** The acquisition's span, when traced. */
+  readonly probe: AcquireSpan | undefined;
 }
 
-function prepare(resource: unknown, options: LockOptions): Prepared {
+function prepare(resource: unknown, options: LockOptions, probe?: AcquireSpan): Prepared {
   const path = checkResource(resource);
   const rt = options.runtime ?? defaultRuntime;
   const requested = checkMechanism(options.mechanism ?? "auto", "option 'mechanism'");
@@ -177,12 +188,16 @@ function prepare(resource: unknown, options: LockOptions): Prepared {
     throw new LockCreateError({ resource: path, lockPath: files.lockPath, cause: error });
   }
   const mechanism = chooseMechanism(rt, requested, realDir);
+  probe?.chose(rt, requested, mechanism, realDir);
   return {
     rt,
     files,
     key: join(realDir, files.name),
     mechanism,
-    ctx: { rt, files, staleAfter },
+    ctx: probe
+      ? { rt, files, staleAfter, onStaleRemoved: probe.staleRemoved }
+      : { rt, files, staleAfter },
+    probe,
   };
 }
 
@@ -191,6 +206,10 @@ function prepare(resource: unknown, options: LockOptions): Prepared {
  * does not need it, and skipping it spares the kernel mechanism a read of the owner file.
  */
 function attempt(p: Prepared, wantHolder = true): Attempt {
+  return p.probe ? p.probe.attempt(tryOnce(p, wantHolder)) : tryOnce(p, wantHolder);
+}
+
+function tryOnce(p: Prepared, wantHolder: boolean): Attempt {
   const onRecord = (found: RecordRead & { kind: "file" }) => settleRecord(p.ctx, found);
   if (p.mechanism === "kernel") return tryKernel(p.ctx, onRecord, wantHolder);
   return tryPidfile(p.ctx, () => {
@@ -323,8 +342,18 @@ export class FileLock implements AsyncDisposable {
    * @throws {LockUnsupportedError} `LOCK_UNSUPPORTED`: the mechanism cannot work here.
    * @throws {InvalidArgumentError} `INVALID_ARGUMENT`: bad resource or options.
    */
-  static async acquire(resource: string, options: AcquireOptions = {}): Promise<FileLock> {
-    const p = prepare(resource, options);
+  static acquire(resource: string, options: AcquireOptions = {}): Promise<FileLock> {
+    const probe = startAcquireSpan("holdfast.acquire", resource);
+    if (probe === undefined) return FileLock.#acquire(resource, options, undefined);
+    return probe.settle(FileLock.#acquire(resource, options, probe));
+  }
+
+  static async #acquire(
+    resource: string,
+    options: AcquireOptions,
+    probe: AcquireSpan | undefined,
+  ): Promise<FileLock> {
+    const p = prepare(resource, options, probe);
     const timeout = checkNumber("timeout", options.timeout, DEFAULT_TIMEOUT, 0);
     const errInit = () => ({ resource: p.files.resource, lockPath: p.files.lockPath });
     if (options.signal?.aborted) {
@@ -431,12 +460,23 @@ export class FileLock implements AsyncDisposable {
    * @throws {LockCreateError | LockReadError | LockInvalidError | LockUnsupportedError | InvalidArgumentError}
    */
   static tryAcquire(resource: string, options: LockOptions = {}): Promise<FileLock | undefined> {
+    const probe = startAcquireSpan("holdfast.acquire", resource);
+    if (probe === undefined) return FileLock.#tryAcquire(resource, options, undefined);
+    return probe.settle(FileLock.#tryAcquire(resource, options, probe));
+  }
+
+  static #tryAcquire(
+    resource: string,
+    options: LockOptions,
+    probe: AcquireSpan | undefined,
+  ): Promise<FileLock | undefined> {
     try {
-      const p = prepare(resource, options);
+      const p = prepare(resource, options, probe);
       if (!queue.tryEnter(p.key)) return Promise.resolve(undefined);
       let result: Attempt;
       try {
-        result = attempt(p, false); // a refusal returns undefined: no holder needed
+        // A refusal returns undefined: the holder is read only for a span to name it.
+        result = attempt(p, p.probe !== undefined);
       } catch (error) {
         queue.leave(p.key);
         throw error;
@@ -472,6 +512,26 @@ export class FileLock implements AsyncDisposable {
    *   this process no longer considers itself the holder either way.
    */
   release(): Promise<void> {
+    const tracer = activeTracer();
+    if (tracer === undefined) return this.#release();
+    const already = this.#released;
+    return traced(
+      tracer,
+      "holdfast.release",
+      {
+        [ATTR.resource]: this.resource,
+        [ATTR.lockPath]: this.lockPath,
+        [ATTR.mechanism]: this.mechanism,
+        [ATTR.holderPid]: this.owner.pid,
+        [ATTR.token]: this.token,
+        [ATTR.heldMs]: Date.now() - Date.parse(this.owner.acquiredAt),
+      },
+      () => this.#release(),
+      () => already ? "already_released" : "released",
+    );
+  }
+
+  #release(): Promise<void> {
     if (this.#released) return Promise.resolve();
     this.#released = true;
     this.#stopMonitor();

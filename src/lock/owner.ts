@@ -16,15 +16,19 @@ export type Mechanism = "kernel" | "pidfile";
 export interface OwnerRecord {
   /** Format version of the record. */
   readonly holdfast: 1;
+  /** The holder's process id. */
   readonly pid: number;
   /** Process start time in clock ticks since boot (Linux), so a reused PID is not the holder. */
   readonly startTime?: number;
   /** The boot the holder runs in (Linux), so a record from before a reboot is known dead. */
   readonly bootId?: string;
+  /** The holder's host name. */
   readonly hostname: string;
   /** `"deno"`, `"node"` or `"bun"`. */
   readonly runtime: string;
+  /** The holder's runtime version. */
   readonly version: string;
+  /** The mechanism the holder holds the lock with. */
   readonly mechanism: Mechanism;
   /** When the lock was granted, as an ISO 8601 string. */
   readonly acquiredAt: string;

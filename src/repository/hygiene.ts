@@ -48,3 +48,19 @@ export function sweepOrphans(rt: RuntimeAdapter, dir: string, fileName: string):
 export function hasTempFiles(rt: RuntimeAdapter, dir: string, fileName: string): boolean {
   return rt.readDir(dir).some((entry) => tempWriterPid(entry, fileName) !== undefined);
 }
+
+/**
+ * The orphaned temporary files of `dir/fileName` as {@linkcode sweepOrphans} would judge them
+ * now, without removing anything and without the lock (for a dry run: a writer that starts
+ * meanwhile is alive, so its file is never listed).
+ *
+ * @throws {FsError} if `dir` cannot be listed.
+ */
+export function findOrphans(rt: RuntimeAdapter, dir: string, fileName: string): string[] {
+  const found: string[] = [];
+  for (const entry of rt.readDir(dir)) {
+    const pid = tempWriterPid(entry, fileName);
+    if (pid !== undefined && isOrphan(rt, join(dir, entry), pid)) found.push(join(dir, entry));
+  }
+  return found;
+}

@@ -27,6 +27,9 @@ import {
 import { hasTempFiles, sweepOrphans } from "./hygiene.ts";
 import { assertStateName, isValidStateName } from "./names.ts";
 import { isStandardSchema, runSchema, type StandardSchemaV1 } from "./schema.ts";
+// Tracing hooks (src/tracing): spans only when an OpenTelemetry SDK records.
+import { activeTracer, ATTR, traced } from "../tracing/spans.ts";
+import type { Attributes } from "@opentelemetry/api";
 
 /** The name of the file holding a state inside its directory. */
 export const STATE_FILE_NAME = "state.json";
@@ -198,6 +201,16 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    *   symlink at its path, ...).
    */
   async load(name: string): Promise<T | undefined> {
+    const tracer = activeTracer();
+    if (tracer) {
+      return await traced(
+        tracer,
+        "holdfast.load",
+        this.#spanAttributes(name),
+        () => this.#read(this.#locate(name)),
+        (state) => state === undefined ? "absent" : "ok",
+      );
+    }
     return await this.#read(this.#locate(name));
   }
 
@@ -236,7 +249,20 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * @throws {StateLockLostError} `STATE_LOCK_LOST`: the lock was lost before the rename.
    * @throws {StateWriteError} `STATE_WRITE_FAILED`.
    */
-  async save(name: string, state: T): Promise<void> {
+  save(name: string, state: T): Promise<void> {
+    const tracer = activeTracer();
+    if (tracer) {
+      return traced(
+        tracer,
+        "holdfast.save",
+        this.#spanAttributes(name),
+        () => this.#save(name, state),
+      );
+    }
+    return this.#save(name, state);
+  }
+
+  async #save(name: string, state: T): Promise<void> {
     const at = this.#locate(name);
     const data = await this.#encode(at, state);
     this.#ensureDir(at);
@@ -255,7 +281,20 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * @throws {StateDirCreateError | StateLockError | StateLockLostError | StateWriteError}
    *   as {@linkcode JsonFileRepository.save}.
    */
-  async update(name: string, fn: StateUpdater<T>): Promise<T> {
+  update(name: string, fn: StateUpdater<T>): Promise<T> {
+    const tracer = activeTracer();
+    if (tracer) {
+      return traced(
+        tracer,
+        "holdfast.update",
+        this.#spanAttributes(name),
+        () => this.#update(name, fn),
+      );
+    }
+    return this.#update(name, fn);
+  }
+
+  async #update(name: string, fn: StateUpdater<T>): Promise<T> {
     const at = this.#locate(name);
     if (typeof fn !== "function") {
       throw new InvalidArgumentError(
@@ -283,7 +322,20 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * @throws {StateDeleteError} `STATE_DELETE_FAILED`; `committed` is true if the file was
    *   removed but the directory fsync failed.
    */
-  async delete(name: string): Promise<void> {
+  delete(name: string): Promise<void> {
+    const tracer = activeTracer();
+    if (tracer) {
+      return traced(
+        tracer,
+        "holdfast.delete",
+        this.#spanAttributes(name),
+        () => this.#delete(name),
+      );
+    }
+    return this.#delete(name);
+  }
+
+  async #delete(name: string): Promise<void> {
     const at = this.#locate(name);
     let info;
     try {
@@ -405,6 +457,14 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
   }
 
   // ---- internals ----
+
+  /** The attributes of a traced call on state `name` (which may be invalid). */
+  #spanAttributes(name: string): Attributes {
+    return {
+      [ATTR.state]: String(name),
+      [ATTR.resource]: join(this.baseDir, String(name), STATE_FILE_NAME),
+    };
+  }
 
   #locate(name: string): Located {
     assertStateName(name, this.baseDir);

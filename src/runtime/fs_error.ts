@@ -30,12 +30,21 @@ const TIPS: Record<string, string> = {
  * that failed, `path` the file involved, and `cause` the runtime's own error.
  */
 export class FsError extends HoldfastError {
+  /** The POSIX error code, e.g. `"ENOENT"`. */
   readonly code: string;
   /** The adapter call that failed, e.g. `"open"` or `"rename"`. */
   readonly operation: string;
   /** The path the call was given. */
   readonly path: string;
 
+  /**
+   * Builds the message `Cannot <operation> '<path>': <detail>` with a Tip for `code`.
+   *
+   * @param code the POSIX code
+   * @param operation what was attempted, e.g. `"open"`
+   * @param path the path it was attempted on
+   * @param cause the runtime's own error
+   */
   constructor(code: string, operation: string, path: string, cause?: unknown) {
     const detail = cause instanceof Error ? cause.message : code;
     super({

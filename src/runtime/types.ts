@@ -39,15 +39,21 @@ export interface OpenOptions {
 
 /** What `stat`/`lstat` report, reduced to the fields holdfast relies on. */
 export interface FileInfo {
+  /** A regular file. */
   readonly isFile: boolean;
+  /** A directory. */
   readonly isDirectory: boolean;
+  /** A symbolic link (only from `lstat`). */
   readonly isSymlink: boolean;
+  /** Size in bytes. */
   readonly size: number;
   /** Permission bits only (`mode & 0o7777`); 0 where the platform has none (Windows). */
   readonly mode: number;
+  /** Last modification, in ms since the epoch. */
   readonly mtimeMs: number;
   /** Inode number, 0 where the platform has none. */
   readonly ino: number;
+  /** The device the file lives on. */
   readonly dev: number;
   /** Hard link count, 1 where the platform cannot tell. */
   readonly nlink: number;
@@ -65,6 +71,7 @@ export interface FileHandle {
   truncate(length: number): void;
   /** Status of the open file itself (fstat): immune to the path being swapped. */
   stat(): FileInfo;
+  /** Closes the file; closing twice is harmless. */
   close(): void;
 }
 
@@ -82,6 +89,7 @@ export interface MkdirOptions {
  * old one.
  */
 export interface ProcessIdentity {
+  /** The process id. */
   readonly pid: number;
   /** Clock ticks since boot (`/proc/<pid>/stat` field 22 on Linux); undefined where unknown. */
   readonly startTime?: number;
@@ -104,6 +112,7 @@ export interface KernelLockHandle {
  * and then closes the locked file through any other descriptor, the kernel drops the lock.
  */
 export interface KernelLock {
+  /** Which primitive this is; `"unsupported"` when the runtime offers none. */
   readonly kind: "fcntl" | "unsupported";
   /**
    * Tries once to take the lock on `path` exclusively, without waiting. Returns a handle when
@@ -134,6 +143,7 @@ export interface FsStats {
 
 /** Handle returned by {@linkcode RuntimeAdapter.watch}. */
 export interface Watcher {
+  /** Stops watching. */
   close(): void;
 }
 
@@ -147,7 +157,7 @@ export interface RuntimeAdapter {
   readonly platform: string;
 
   // ---- filesystem ----
-  /** @throws {FsError} */
+  /** Opens (or creates) a file. @throws {FsError} */
   open(path: string, options: OpenOptions): FileHandle;
   /** Reads a whole file without following a symlink at `path`. @throws {FsError} */
   readFile(path: string): Uint8Array;
@@ -155,9 +165,9 @@ export interface RuntimeAdapter {
   rename(from: string, to: string): void;
   /** Hard link; fails with `EEXIST` if `to` exists. @throws {FsError} */
   link(from: string, to: string): void;
-  /** @throws {FsError} */
+  /** Removes a file. @throws {FsError} */
   unlink(path: string): void;
-  /** @throws {FsError} */
+  /** Creates a directory. @throws {FsError} */
   mkdir(path: string, options?: MkdirOptions): void;
   /** Names in a directory, without `.` and `..`. @throws {FsError} */
   readDir(path: string): string[];
@@ -165,7 +175,7 @@ export interface RuntimeAdapter {
   stat(path: string): FileInfo;
   /** Does not follow a final symlink. @throws {FsError} */
   lstat(path: string): FileInfo;
-  /** @throws {FsError} */
+  /** Sets permission bits exactly. @throws {FsError} */
   chmod(path: string, mode: number): void;
   /** Sets access and modification times (ms since the epoch). @throws {FsError} */
   utimes(path: string, atimeMs: number, mtimeMs: number): void;
@@ -174,7 +184,7 @@ export interface RuntimeAdapter {
    * fsync directories (EINVAL, ENOTSUP, EISDIR, Windows) is not an error. @throws {FsError}
    */
   syncDir(path: string): void;
-  /** @throws {FsError} */
+  /** Facts about the filesystem holding `path`. @throws {FsError} */
   statfs(path: string): FsStats;
   /** Absolute, symlink-free form of an existing path. @throws {FsError} */
   realPath(path: string): string;
@@ -215,5 +225,6 @@ export interface RuntimeAdapter {
   env(name: string): string | undefined;
 
   // ---- kernel lock ----
+  /** The kernel advisory lock this runtime offers. */
   readonly kernelLock: KernelLock;
 }

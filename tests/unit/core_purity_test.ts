@@ -4,10 +4,11 @@ import * as fs from "node:fs";
 import path from "node:path";
 import { COMPILED, ROOT } from "../_support/runtimes.ts";
 
-// Runtime-specific code lives only behind the adapter interface.
-const ADAPTER_DIRS = ["src/runtime/deno", "src/runtime/node", "src/runtime/sqlite"].map((d) =>
-  path.join(ROOT, d)
-);
+// Runtime-specific code lives only behind the adapter interface, and in the CLI, a program
+// (not a library) that uses the node: built-ins both runtimes provide (parseArgs, spawn).
+const ADAPTER_DIRS = ["src/runtime/deno", "src/runtime/node", "src/runtime/sqlite", "src/cli"].map((
+  d,
+) => path.join(ROOT, d));
 
 function sources(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -22,6 +23,12 @@ describe("core purity", { skip: COMPILED && "checks the TypeScript source, not t
 
   it("finds the core's source files", () => {
     assert.ok(files.length >= 5, `only ${files.length} files found`);
+    for (const folder of ["lock", "repository", "tracing", "errors", "util"]) {
+      assert.ok(
+        files.some((f) => path.relative(ROOT, f).startsWith(`src${path.sep}${folder}${path.sep}`)),
+        `no file of src/${folder} checked`,
+      );
+    }
   });
 
   it("no core file outside the adapters names Deno or imports a node: module", () => {

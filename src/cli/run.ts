@@ -1,0 +1,161 @@
+/**
+ * `holdfast run`: hold a lock while a command runs, as flock(1) does.
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { constants } from "node:os";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { FileLock } from "../lock/file_lock.ts";
+import { EXIT, type Output, parseMechanism, parseMs, report, UsageError } from "./common.ts";
+
+/** The help text of `holdfast run`. */
+export const RUN_USAGE = `Usage: holdfast run <resource> [options] -- <command> [args...]
+
+Holds the lock on <resource> while <command> runs, then releases it, and exits with the
+command's exit code (128 + the signal number if a signal ended it).
+
+Options:
+  --timeout <ms>     how long to wait for the lock; default: forever; 0: try once.
+                     On timeout holdfast exits 75 (EX_TEMPFAIL) and names the holder.
+  --mechanism <m>    auto (default), kernel or pidfile
+  --verbose          on error, print the detailed help
+  -h, --help         print this help
+
+The command runs without a shell (use -- sh -c '...' for one) and gets HOLDFAST_LOCK_PATH
+and HOLDFAST_LOCK_TOKEN (the grant's fencing token) in its environment. SIGINT, SIGTERM,
+SIGHUP and SIGQUIT sent to holdfast are forwarded to the command (Ctrl-C in a terminal reaches
+the command directly too, as it shares holdfast's process group, so it may see SIGINT twice).
+The lock belongs to the holdfast process, not to the command: if holdfast is killed (even with
+SIGKILL) the lock is free at once, while the command, unless it was killed too (same process
+group), goes on running unlocked, as with flock -o.
+
+Exit codes: the command's; 75 timeout; 64 usage error; 126 command not executable;
+127 command not found; 1 other errors (the message says what, with a Tip).`;
+
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const;
+type Forwarded = typeof FORWARDED[number];
+
+function signalExit(signal: string): number {
+  return 128 + ((constants.signals as Record<string, number>)[signal] ?? 0);
+}
+
+/** Runs `holdfast run` with `args` (after `run`); resolves with the exit code. */
+export async function runCommand(args: string[], io: Output): Promise<number> {
+  const split = args.indexOf("--");
+  const own = split < 0 ? args : args.slice(0, split);
+  let verbose = own.includes("--verbose");
+  try {
+    const { values, positionals } = parseArgs({
+      args: own,
+      allowPositionals: true,
+      options: {
+        timeout: { type: "string" },
+        mechanism: { type: "string" },
+        verbose: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+    verbose = values.verbose;
+    if (values.help) {
+      io.out(RUN_USAGE);
+      return EXIT.ok;
+    }
+    const [resource, ...rest] = positionals;
+    const command = split < 0 ? rest : [...rest, ...args.slice(split + 1)];
+    if (!resource) throw new UsageError("run needs a resource and a command", RUN_USAGE);
+    if (command.length === 0) throw new UsageError("run needs a command after --", RUN_USAGE);
+    const timeout = parseMs("timeout", values.timeout, RUN_USAGE) ?? Infinity;
+    const mechanism = parseMechanism(values.mechanism, RUN_USAGE);
+    return await holdWhileRunning(resource, command, { timeout, mechanism }, io);
+  } catch (error) {
+    return report(error, verbose, io, RUN_USAGE);
+  }
+}
+
+async function holdWhileRunning(
+  resource: string,
+  command: string[],
+  options: { timeout: number; mechanism: "auto" | "kernel" | "pidfile" },
+  io: Output,
+): Promise<number> {
+  const waiting = new AbortController();
+  let received: Forwarded | undefined;
+  let childPid: number | undefined;
+  // Installed before the wait: a signal then aborts the wait instead of killing holdfast
+  // half-way through taking the lock; once the command runs, it is forwarded to it.
+  const handlers = FORWARDED.map((signal) => {
+    const handler = () => {
+      received ??= signal;
+      if (childPid !== undefined) {
+        try {
+          process.kill(childPid, signal);
+        } catch { /* the command has exited already */ }
+      } else {
+        waiting.abort(new Error(`holdfast received ${signal}`));
+      }
+    };
+    try {
+      process.on(signal, handler);
+    } catch { /* a signal this platform cannot listen to */ }
+    return [signal, handler] as const;
+  });
+  try {
+    let lock: FileLock;
+    try {
+      lock = await FileLock.acquire(resource, { ...options, signal: waiting.signal });
+    } catch (error) {
+      if (received && (error as { code?: string }).code === "LOCK_ABORTED") {
+        return signalExit(received);
+      }
+      throw error;
+    }
+    lock.signal.addEventListener("abort", () => {
+      const reason = lock.signal.reason as Error;
+      io.err(`holdfast: warning: the lock was lost while the command ran\n${reason.message}`);
+    });
+    try {
+      return await runChild(command, lock, (pid) => (childPid = pid), io);
+    } finally {
+      childPid = undefined;
+      await lock.release();
+    }
+  } finally {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  }
+}
+
+function runChild(
+  command: string[],
+  lock: FileLock,
+  started: (pid: number) => void,
+  io: Output,
+): Promise<number> {
+  return new Promise((resolve) => {
+    const failed = (error: unknown) => {
+      const code = (error as { code?: string }).code;
+      io.err(`holdfast: cannot run '${command[0]}': ${(error as Error).message}`);
+      resolve(code === "ENOENT" ? EXIT.notFound : EXIT.cannotExecute);
+    };
+    let child;
+    try {
+      child = spawn(command[0], command.slice(1), {
+        stdio: "inherit",
+        env: {
+          ...process.env,
+          HOLDFAST_LOCK_PATH: lock.lockPath,
+          HOLDFAST_LOCK_TOKEN: String(lock.token),
+        },
+      });
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    child.once("error", failed);
+    child.once("exit", (code, signal) => {
+      resolve(code ?? (signal ? signalExit(signal) : EXIT.error));
+    });
+    if (child.pid !== undefined) started(child.pid);
+  });
+}

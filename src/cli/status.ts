@@ -1,0 +1,135 @@
+/**
+ * `holdfast status`: who holds a lock, without taking it.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { FileLock, type LockInfo } from "../lock/file_lock.ts";
+import { runtime } from "../runtime/current.ts";
+import { classifyFilesystem, type FilesystemKind } from "../runtime/filesystem_kind.ts";
+import { dirname } from "../util/path.ts";
+import { EXIT, type Output, parseMechanism, report, UsageError } from "./common.ts";
+
+/** The help text of `holdfast status`. */
+export const STATUS_USAGE = `Usage: holdfast status <resource> [options]
+
+Reports the lock on <resource> without taking it: free, held, stale (its holder is dead or
+its lease ran out; the next acquisition takes it at once) or invalid (the lock path holds
+something holdfast did not write); the holder (pid, host, runtime, since when); the
+mechanism; and the filesystem the lock lives on.
+
+Options:
+  --json             print one JSON object instead of text
+  --mechanism <m>    auto (default), kernel or pidfile: what a free lock would use
+  --verbose          on error, print the detailed help
+  -h, --help         print this help
+
+Exit codes: 0 reported (whatever the state); 64 usage error; 1 the lock could not be read.`;
+
+/** What `holdfast status --json` prints. */
+export interface StatusReport {
+  readonly resource: string;
+  readonly lockPath: string;
+  readonly state: LockInfo["state"];
+  readonly mechanism: LockInfo["mechanism"];
+  /** The filesystem of the lock's directory, when statfs can tell. */
+  readonly filesystem?: FilesystemKind;
+  readonly holder?: {
+    readonly pid: number;
+    readonly hostname: string;
+    readonly runtime: string;
+    readonly version: string;
+    /** When the holder was granted the lock (ISO 8601). */
+    readonly since: string;
+    readonly token: number;
+  };
+  /** Why the lock is stale or invalid. */
+  readonly reason?: string;
+}
+
+/** Inspects the lock on `resource` and builds its report. @throws as `FileLock.inspect` */
+export async function statusOf(
+  resource: string,
+  mechanism: "auto" | "kernel" | "pidfile" = "auto",
+): Promise<StatusReport> {
+  const info = await FileLock.inspect(resource, { mechanism });
+  let filesystem: FilesystemKind | undefined;
+  try {
+    filesystem = classifyFilesystem(runtime.statfs(dirname(info.lockPath)).type);
+  } catch { /* statfs is unavailable here: the report just omits it */ }
+  const h = info.holder;
+  return {
+    resource,
+    lockPath: info.lockPath,
+    state: info.state,
+    mechanism: info.mechanism,
+    ...(filesystem ? { filesystem } : {}),
+    ...(h
+      ? {
+        holder: {
+          pid: h.pid,
+          hostname: h.hostname,
+          runtime: h.runtime,
+          version: h.version,
+          since: h.acquiredAt,
+          token: h.token,
+        },
+      }
+      : {}),
+    ...(info.reason ? { reason: info.reason } : {}),
+  };
+}
+
+function describe(report: StatusReport): string {
+  const rows: [string, string][] = [
+    ["resource", report.resource],
+    ["lock file", report.lockPath],
+    ["state", report.state],
+  ];
+  if (report.holder) {
+    const h = report.holder;
+    const ago = (Date.now() - Date.parse(h.since)) / 1000;
+    rows.push([
+      "holder",
+      `pid ${h.pid} on host '${h.hostname}' (${h.runtime} ${h.version}), since ${h.since}` +
+      (Number.isFinite(ago) ? ` (${ago.toFixed(1)} s ago)` : ""),
+    ]);
+  }
+  if (report.reason) rows.push(["reason", report.reason]);
+  rows.push(["mechanism", report.mechanism]);
+  if (report.filesystem) {
+    const fs = report.filesystem;
+    rows.push(["filesystem", `${fs.name} (${fs.network ? "network" : "local"})`]);
+  }
+  return rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join("\n");
+}
+
+/** Runs `holdfast status` with `args` (after `status`); resolves with the exit code. */
+export async function statusCommand(args: string[], io: Output): Promise<number> {
+  let verbose = args.includes("--verbose");
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean", default: false },
+        mechanism: { type: "string" },
+        verbose: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+    verbose = values.verbose;
+    if (values.help) {
+      io.out(STATUS_USAGE);
+      return EXIT.ok;
+    }
+    if (positionals.length !== 1) {
+      throw new UsageError("status needs exactly one resource", STATUS_USAGE);
+    }
+    const found = await statusOf(positionals[0], parseMechanism(values.mechanism, STATUS_USAGE));
+    io.out(values.json ? JSON.stringify(found) : describe(found));
+    return EXIT.ok;
+  } catch (error) {
+    return report(error, verbose, io, STATUS_USAGE);
+  }
+}

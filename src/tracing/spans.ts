@@ -1,0 +1,271 @@
+/**
+ * holdfast's spans: one per public lock or repository operation, with what an operator needs
+ * to see why a caller waited (attempts, wait time, the holder in the way) and how it ended.
+ *
+ * Only built when {@linkcode activeTracer} returns a tracer, so none of this runs (or
+ * allocates) without an OpenTelemetry SDK.
+ *
+ * Span names: `holdfast.acquire`, `holdfast.release`, `holdfast.save`, `holdfast.load`,
+ * `holdfast.delete`, `holdfast.update`. Attributes: see {@linkcode ATTR}. Events:
+ * `holdfast.stale_removed` (a dead holder's record was removed) and
+ * `holdfast.mechanism_fallback` (the lock uses another mechanism than the caller asked for).
+ *
+ * @module
+ */
+import {
+  type Attributes,
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from "@opentelemetry/api";
+import type { RuntimeAdapter } from "../runtime/types.ts";
+import { classifyFilesystem } from "../runtime/filesystem_kind.ts";
+import { MECHANISM_ENV, type MechanismOption } from "../lock/choose_mechanism.ts";
+import type { Attempt } from "../lock/mechanism.ts";
+import type { Mechanism, OwnerRecord } from "../lock/owner.ts";
+import { activeTracer } from "./tracer.ts";
+
+export { activeTracer };
+
+/** The attribute keys holdfast sets on its spans and events. */
+export const ATTR = {
+  /** The resource path the lock guards (lock spans), or the state file (repository spans). */
+  resource: "holdfast.resource",
+  lockPath: "holdfast.lock_path",
+  /** `kernel` or `pidfile`: the mechanism that held (or would hold) the lock. */
+  mechanism: "holdfast.mechanism",
+  /** What the caller asked for: `auto`, `kernel` or `pidfile`. */
+  requested: "holdfast.mechanism.requested",
+  /** How many times the lock was tried. */
+  attempts: "holdfast.attempts",
+  /** Time from the call to its end (acquire: to the grant or the failure), in ms. */
+  waitMs: "holdfast.wait_ms",
+  /** The pid of the holder: the one in the way (busy, timeout), or this grant's own. */
+  holderPid: "holdfast.holder.pid",
+  holderHost: "holdfast.holder.host",
+  holderRuntime: "holdfast.holder.runtime",
+  /** The fencing token of the grant. */
+  token: "holdfast.token",
+  /** How long the lock was held, in ms (release). */
+  heldMs: "holdfast.held_ms",
+  /** The state name (repository spans). */
+  state: "holdfast.state",
+  /** How the call ended: see {@linkcode Outcome}. */
+  outcome: "holdfast.outcome",
+  /** The holdfast error code of a failed call (OpenTelemetry's `error.type`). */
+  errorType: "error.type",
+  /** Event attributes. */
+  reason: "holdfast.reason",
+  from: "holdfast.mechanism.from",
+  to: "holdfast.mechanism.to",
+} as const;
+
+/**
+ * How a traced call ended: `acquired`, `busy` (tryAcquire found it held), `released`,
+ * `already_released`, `ok`, `absent` (load of a missing state), `timeout`, `aborted`, `error`.
+ */
+export type Outcome =
+  | "acquired"
+  | "busy"
+  | "released"
+  | "already_released"
+  | "ok"
+  | "absent"
+  | "timeout"
+  | "aborted"
+  | "error";
+
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : (error as Error | null)?.name ?? "Error";
+}
+
+function holderAttributes(holder: OwnerRecord): Attributes {
+  return {
+    [ATTR.holderPid]: holder.pid,
+    [ATTR.holderHost]: holder.hostname,
+    [ATTR.holderRuntime]: holder.runtime,
+  };
+}
+
+/** One traced operation: a span made active for the operation's inner calls. */
+export class OperationSpan {
+  /** The OpenTelemetry span. */
+  readonly span: Span;
+  readonly #startedAt = performance.now();
+
+  constructor(tracer: Tracer, name: string, attributes: Attributes) {
+    this.span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes });
+  }
+
+  /** Milliseconds since the span started. */
+  elapsed(): number {
+    return performance.now() - this.#startedAt;
+  }
+
+  /** Runs `fn` with this span active, so spans it starts become children. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    return context.with(trace.setSpan(context.active(), this.span), fn);
+  }
+
+  /** Ends the span as a success. */
+  succeed(outcome: Outcome, attributes: Attributes = {}): void {
+    this.span.setAttributes({ ...attributes, [ATTR.outcome]: outcome });
+    this.span.end();
+  }
+
+  /** Ends the span as a failure with `error`, and returns `error` (to rethrow). */
+  fail(error: unknown, attributes: Attributes = {}): unknown {
+    const code = errorCode(error);
+    const outcome: Outcome = code === "LOCK_TIMEOUT"
+      ? "timeout"
+      : code === "LOCK_ABORTED"
+      ? "aborted"
+      : "error";
+    this.span.setAttributes({ ...attributes, [ATTR.outcome]: outcome, [ATTR.errorType]: code });
+    if (error instanceof Error) this.span.recordException(error);
+    this.span.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: error instanceof Error ? error.message.split("\n")[0] : String(error),
+    });
+    this.span.end();
+    return error;
+  }
+}
+
+/**
+ * The span of one `acquire` or `tryAcquire`, fed by `FileLock` as it goes: which mechanism it
+ * chose, each try, each stale record removed.
+ */
+export class AcquireSpan extends OperationSpan {
+  /** How many tries so far. */
+  attempts = 0;
+  /** The holder the last refused try saw. */
+  holder?: OwnerRecord;
+  /** The mechanism chosen for the path. */
+  mechanism?: Mechanism;
+
+  /** For `LockContext.onStaleRemoved`: records the removal of a dead holder's record. */
+  readonly staleRemoved = (holder: OwnerRecord, reason: string): void => {
+    this.span.addEvent("holdfast.stale_removed", {
+      ...holderAttributes(holder),
+      [ATTR.reason]: reason,
+    });
+  };
+
+  /**
+   * Records the mechanism chosen for `dir`, and a fallback event when `"auto"` did not pick
+   * the kernel lock.
+   */
+  chose(rt: RuntimeAdapter, requested: MechanismOption, chosen: Mechanism, dir: string): void {
+    this.mechanism = chosen;
+    this.span.setAttributes({ [ATTR.requested]: requested, [ATTR.mechanism]: chosen });
+    if (requested !== "auto" || chosen === "kernel") return;
+    let reason: string;
+    if (rt.env(MECHANISM_ENV)) reason = `${MECHANISM_ENV}=${rt.env(MECHANISM_ENV)}`;
+    else if (rt.kernelLock.kind === "unsupported") {
+      reason = `${rt.runtime} ${rt.version} offers no kernel lock`;
+    } else {
+      let fs = "a network filesystem";
+      try {
+        fs = classifyFilesystem(rt.statfs(dir).type).name;
+      } catch { /* the name is only for the reader */ }
+      reason = `'${dir}' is on ${fs}`;
+    }
+    this.#fallback("kernel", "pidfile", reason);
+  }
+
+  /** Counts one try and passes its result through. */
+  attempt(result: Attempt): Attempt {
+    this.attempts++;
+    if (!result.acquired) {
+      if (result.holder) this.holder = result.holder;
+    } else if (this.mechanism && result.grant.mechanism !== this.mechanism) {
+      this.#fallback(
+        this.mechanism,
+        result.grant.mechanism,
+        "the path carries the other mechanism's lock, whose protocol every taker follows",
+      );
+      this.mechanism = result.grant.mechanism;
+    }
+    return result;
+  }
+
+  /** Ends the span once `pending` settles, and passes its outcome through. */
+  async settle<L extends { mechanism: Mechanism; owner: OwnerRecord } | undefined>(
+    pending: Promise<L>,
+  ): Promise<L> {
+    let lock: L;
+    try {
+      lock = await pending;
+    } catch (error) {
+      // A waiter reads the holder only when it gives up: the error names it.
+      const named = (error as { holder?: OwnerRecord } | null)?.holder;
+      throw this.fail(error, this.#attributes(named ?? this.holder));
+    }
+    if (lock) {
+      this.succeed("acquired", {
+        ...this.#attributes(lock.owner),
+        [ATTR.mechanism]: lock.mechanism,
+        [ATTR.token]: lock.owner.token,
+      });
+    } else {
+      this.succeed("busy", this.#attributes(this.holder));
+    }
+    return lock;
+  }
+
+  #attributes(holder: OwnerRecord | undefined): Attributes {
+    return {
+      [ATTR.attempts]: this.attempts,
+      [ATTR.waitMs]: this.elapsed(),
+      ...(holder ? holderAttributes(holder) : {}),
+    };
+  }
+
+  #fallback(from: Mechanism, to: Mechanism, reason: string): void {
+    this.span.addEvent("holdfast.mechanism_fallback", {
+      [ATTR.from]: from,
+      [ATTR.to]: to,
+      [ATTR.reason]: reason,
+    });
+  }
+}
+
+/**
+ * Starts the span of an `acquire` (or `tryAcquire`) of `resource`, or returns `undefined`
+ * when nothing would record it. Never throws.
+ */
+export function startAcquireSpan(name: string, resource: unknown): AcquireSpan | undefined {
+  const tracer = activeTracer();
+  if (!tracer) return undefined;
+  return new AcquireSpan(tracer, name, { [ATTR.resource]: String(resource) });
+}
+
+/**
+ * Runs `fn` inside a span named `name`, made active so spans `fn` starts become its children.
+ * The span ends with outcome `outcomeOf(value)` (default `ok`) or with the error `fn` threw,
+ * which is rethrown. Callers get `tracer` from {@linkcode activeTracer} and skip this (and
+ * the closures it takes) when there is none.
+ */
+export function traced<T>(
+  tracer: Tracer,
+  name: string,
+  attributes: Attributes,
+  fn: () => Promise<T>,
+  outcomeOf?: (value: T) => Outcome,
+): Promise<T> {
+  const op = new OperationSpan(tracer, name, attributes);
+  return op.run(fn).then(
+    (value) => {
+      op.succeed(outcomeOf ? outcomeOf(value) : "ok", { [ATTR.waitMs]: op.elapsed() });
+      return value;
+    },
+    (error) => {
+      throw op.fail(error, { [ATTR.waitMs]: op.elapsed() });
+    },
+  );
+}
