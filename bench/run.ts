@@ -10,7 +10,7 @@
  *
  * Options:
  *   --only a,b      sections to run: uncontended, refused, contention, recovery, repository,
- *                   memory (default: all)
+ *                   memory, tracing (default: all)
  *   --quick         short smoke run (fewer rounds, 150 ms per task); writes a results file
  *                   only if --out names one
  *   --time MS       tinybench time budget per task (default 1000)
@@ -57,6 +57,7 @@ const SECTIONS = [
   "recovery",
   "repository",
   "memory",
+  "tracing",
 ] as const;
 type SectionName = typeof SECTIONS[number];
 
@@ -89,6 +90,7 @@ const LOCK_HOLDER = path.join(ROOT, "helpers", "lock_holder.ts");
 const STATE_WORKER = path.join(ROOT, "helpers", "state_worker.ts");
 const PEER_CHILD = path.join(ROOT, "bench", "peer_child.ts");
 const MEMORY_CHILD = path.join(ROOT, "bench", "memory_child.ts");
+const TRACING_CHILD = path.join(ROOT, "bench", "tracing_child.ts");
 
 const RUNTIME_NAME = CURRENT_RUNTIME === "deno" ? "Deno" : "Node";
 const RUNTIME_VERSION =
@@ -291,9 +293,9 @@ class Child {
   #waiters: Array<() => void> = [];
   #gone = false;
 
-  constructor(argv: string[]) {
+  constructor(argv: string[], env?: Record<string, string | undefined>) {
     const [exe, ...args] = argv;
-    const child = spawn(exe, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(exe, args, { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env } : {}) });
     this.pid = child.pid!;
     let buffer = "";
     child.stdout!.setEncoding("utf8");
@@ -1450,6 +1452,67 @@ async function repositoryContention(): Promise<{ table: Table; notes: string[] }
 // ---------------------------------------------------------------------------------------------
 // 6. Memory
 
+// ---------------------------------------------------------------------------------------------
+// 7. Tracing overhead
+
+/** One tracing-child run; `off` sets HOLDFAST_TRACING=off (read once when holdfast loads). */
+async function tracingRun(off: boolean, dir: string): Promise<{ p50: number; mean: number }> {
+  const argv = CURRENT_RUNTIME === "deno"
+    ? [runtimeExecutable("deno"), "run", "-A", "--quiet", TRACING_CHILD]
+    : [runtimeExecutable("node"), "--no-warnings", TRACING_CHILD];
+  const env = { ...process.env };
+  if (off) env.HOLDFAST_TRACING = "off";
+  else delete env.HOLDFAST_TRACING;
+  const child = new Child([...argv, "--dir", dir, "--time", String(TIME)], env);
+  const code = await child.exited;
+  const result = child.events.find((e) => e.event === "result") as
+    | undefined
+    | { p50: number; mean: number };
+  if (!result) throw new Error(`tracing child failed (${code}): ${child.stderr}`);
+  return result;
+}
+
+async function tracing(): Promise<void> {
+  const rounds = QUICK ? 2 : 7;
+  progress(`tracing: ${rounds} alternating pairs of processes, no SDK vs HOLDFAST_TRACING=off`);
+  const dir = freshDir("tracing");
+  const on: number[] = [];
+  const off: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    // Alternate which goes first, so drift in the machine's load favours neither.
+    const order = i % 2 === 0 ? [false, true] : [true, false];
+    for (const disabled of order) (disabled ? off : on).push((await tracingRun(disabled, dir)).p50);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const [onP50, offP50] = [median(on), median(off)];
+  const overhead = onP50 / offP50 - 1;
+  publish({
+    title: "7. Tracing overhead without an OpenTelemetry SDK",
+    text: [
+      "Uncontended kernel acquire + release, in fresh processes, with tracing as every user " +
+      "without an SDK has it (holdfast asks the API whether anything records; nothing does) " +
+      "and with `HOLDFAST_TRACING=off` (not even that question). " +
+      `${rounds} pairs of runs, alternating which goes first; the median of each side's p50s.`,
+    ],
+    tables: [{
+      headers: ["tracing", "p50 of each run", "median p50"],
+      align: ["l", "l", "r"],
+      rows: [
+        ["on, no SDK (default)", on.map(dur).join(", "), dur(onP50)],
+        ["HOLDFAST_TRACING=off", off.map(dur).join(", "), dur(offP50)],
+      ],
+    }],
+    notes: [],
+  });
+  targets.push({
+    target: "tracing slows the uncontended path by <= 5% with no SDK",
+    measured: `${(overhead * 100).toFixed(1)}% (${dur(onP50)} vs ${
+      dur(offP50)
+    }, medians of ${rounds} runs each)`,
+    met: overhead <= 0.05,
+  });
+}
+
 async function memory(): Promise<void> {
   const cycles = QUICK ? 5000 : 100_000;
   const saves = QUICK ? 1000 : 10_000;
@@ -1651,6 +1714,7 @@ const runners: Record<SectionName, () => Promise<void>> = {
   recovery,
   repository,
   memory,
+  tracing,
 };
 try {
   console.log(`# holdfast benchmark: ${SECTION_TITLE}\n`);
