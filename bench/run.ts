@@ -664,6 +664,8 @@ interface ContentionResult {
   seconds: number;
   perSecond: number;
   handoffs: number[];
+  /** Per process, from calling release to its next grant: how long each turn was waited for. */
+  waits: number[];
   regrants: number;
   grants: number;
   failures: string[];
@@ -745,6 +747,7 @@ async function contend(lib: Lib, processes: number, increments: number): Promise
   await Promise.all(children.map((c) => c.exited));
   const failures: string[] = [];
   const grants: Array<{ pid: number; a: number; r: number }> = [];
+  const waits: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
   for (const child of children) {
@@ -758,6 +761,7 @@ async function contend(lib: Lib, processes: number, increments: number): Promise
     const a = done.acquiredAt as number[];
     const r = done.releasingAt as number[];
     for (let i = 0; i < a.length; i++) grants.push({ pid: child.pid, a: a[i], r: r[i] });
+    for (let i = 1; i < a.length; i++) waits.push(a[i] - r[i - 1]);
   }
   let final = Number.NaN;
   let torn = false;
@@ -778,6 +782,7 @@ async function contend(lib: Lib, processes: number, increments: number): Promise
     else handoffs.push(Math.max(0, grants[i].a - grants[i - 1].r));
   }
   handoffs.sort((x, y) => x - y);
+  waits.sort((x, y) => x - y);
   const start = Math.min(...grants.map((g) => g.a));
   const end = Math.max(...grants.map((g) => g.r));
   const seconds = (end - start) / 1000;
@@ -789,6 +794,7 @@ async function contend(lib: Lib, processes: number, increments: number): Promise
     seconds,
     perSecond: (processes * increments) / seconds,
     handoffs,
+    waits,
     regrants,
     grants: grants.length,
     failures,
@@ -843,6 +849,8 @@ async function contention(): Promise<void> {
       locked ? dur(percentile(r.handoffs, 50)) : "-",
       locked ? dur(percentile(r.handoffs, 99)) : "-",
       locked ? `${((100 * r.regrants) / Math.max(1, r.grants - 1)).toFixed(0)}%` : "-",
+      locked ? dur(percentile(r.waits, 99)) : "-",
+      locked ? dur(r.waits.at(-1) ?? Number.NaN) : "-",
       r.lib.startsWith("holdfast") ? ratio(r.perSecond / peer(LOCKFILE)) : "",
       r.lib.startsWith("holdfast") ? ratio(r.perSecond / peer(PROPER)) : "",
     ];
@@ -853,6 +861,8 @@ async function contention(): Promise<void> {
     "-",
     "-",
     int(floor),
+    "-",
+    "-",
     "-",
     "-",
     "-",
@@ -874,7 +884,10 @@ async function contention(): Promise<void> {
     "holder's grant - the moment the previous holder, done writing, called release, when the " +
     "lock passes to another process: the release itself plus the wake-up of the next holder " +
     "(timestamps from performance.timeOrigin + now(), comparable across processes). " +
-    "Re-grants = grants that went back to the process that had just released.",
+    "Re-grants = grants that went back to the process that had just released. Turn wait = " +
+    "for each process, from calling release to its own next grant (it asks again at once): " +
+    "what a process waits for its turn. Many re-grants buy throughput at the cost of long " +
+    "turn waits for the others.",
     `The floor row does the same ${
       int(Math.max(...counts) * increments)
     } increments back to back in this process with no lock: no lock, however fast, can ` +
@@ -902,10 +915,12 @@ async function contention(): Promise<void> {
         "handoff p50",
         "handoff p99",
         "re-grants",
+        "turn wait p99",
+        "turn wait max",
         "vs lockfile",
         "vs proper-lockfile",
       ],
-      align: ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r"],
+      align: ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r"],
       rows,
     }],
     notes,
