@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "../runtime/types.ts";
+import type { FileHandle, RuntimeAdapter } from "../runtime/types.ts";
 import { hasCode } from "../runtime/fs_error.ts";
 import { basename, dirname, join } from "../util/path.ts";
 import {
@@ -174,33 +174,88 @@ export function replaceOwnerFile(
 ): OwnerRecord {
   const file = openOwnerFile(rt, files.ownerPath);
   try {
-    const buffer = ownerScratch;
-    let length = 0;
-    for (;;) {
-      const wanted = buffer.length - length;
-      const n = file.read(buffer.subarray(length), length);
-      length += n;
-      // A regular file reads short only at its end: no second call just to see 0 bytes. A
-      // record is ~250 bytes; more than the buffer is not ours.
-      if (n < wanted || length === buffer.length) break;
-    }
-    const record = make(length > 0 ? previousToken(buffer.subarray(0, length)) : 0);
-    let bytes = encodeOwnerRecord(record);
-    if (bytes.length < length) {
-      // Pad with spaces (valid JSON whitespace) to cover the old record: one write, no
-      // truncate, so a crash can never leave a new head followed by an old tail.
-      const padded = new Uint8Array(length).fill(0x20);
-      padded.set(bytes.subarray(0, bytes.length - 1));
-      padded[length - 1] = 0x0a;
-      bytes = padded;
-    }
-    file.write(bytes, 0);
-    // Content longer than any record (not ours) would keep a tail past the buffer: cut it.
-    if (length === buffer.length) file.truncate(bytes.length);
-    return record;
+    return rewriteOwner(file, make);
   } finally {
     file.close();
   }
+}
+
+/**
+ * {@linkcode replaceOwnerFile}, leaving the owner file's descriptor open for the caller, who
+ * must close it: a holder reads its own record back through it ({@linkcode readOwnerThrough}).
+ *
+ * @throws {FsError} (the descriptor is then closed)
+ */
+export function replaceOwnerFileKeepingOpen(
+  rt: RuntimeAdapter,
+  files: LockFiles,
+  make: (previousToken: number) => OwnerRecord,
+): { record: OwnerRecord; file: FileHandle } {
+  const file = openOwnerFile(rt, files.ownerPath);
+  try {
+    return { record: rewriteOwner(file, make), file };
+  } catch (error) {
+    try {
+      file.close();
+    } catch { /* the first error is the one to report */ }
+    throw error;
+  }
+}
+
+/** Reads up to the scratch buffer's length from offset 0; a short read is the end of the file. */
+function readHead(file: FileHandle): Uint8Array {
+  const buffer = ownerScratch;
+  let length = 0;
+  for (;;) {
+    const wanted = buffer.length - length;
+    const n = file.read(buffer.subarray(length), length);
+    length += n;
+    // A regular file reads short only at its end: no second call just to see 0 bytes. A
+    // record is ~250 bytes; more than the buffer is not ours.
+    if (n < wanted || length === buffer.length) break;
+  }
+  return buffer.subarray(0, length);
+}
+
+function rewriteOwner(file: FileHandle, make: (previousToken: number) => OwnerRecord): OwnerRecord {
+  const head = readHead(file);
+  const length = head.length;
+  const record = make(length > 0 ? previousToken(head) : 0);
+  let bytes = encodeOwnerRecord(record);
+  if (bytes.length < length) {
+    // Pad with spaces (valid JSON whitespace) to cover the old record: one write, no
+    // truncate, so a crash can never leave a new head followed by an old tail.
+    const padded = new Uint8Array(length).fill(0x20);
+    padded.set(bytes.subarray(0, bytes.length - 1));
+    padded[length - 1] = 0x0a;
+    bytes = padded;
+  }
+  file.write(bytes, 0);
+  // Content longer than any record (not ours) would keep a tail past the buffer: cut it.
+  if (length === ownerScratch.length) file.truncate(bytes.length);
+  return record;
+}
+
+/**
+ * The record in the owner file open as `file`, read through the descriptor (an fstat, an
+ * lstat and a pread, where a read by path costs five calls), or `"unlinked"` when that file
+ * is no longer the one at `files.ownerPath` (removed or replaced: read the path instead).
+ *
+ * @throws {FsError}
+ */
+export function readOwnerThrough(
+  rt: RuntimeAdapter,
+  files: LockFiles,
+  file: FileHandle,
+): DecodedRecord | "unlinked" {
+  const mine = file.stat().ino;
+  try {
+    if (rt.lstat(files.ownerPath).ino !== mine) return "unlinked";
+  } catch (error) {
+    if (hasCode(error, "ENOENT")) return "unlinked";
+    throw error;
+  }
+  return decodeOwnerRecord(readHead(file));
 }
 
 /**
