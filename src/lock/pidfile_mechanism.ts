@@ -286,6 +286,27 @@ export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Atte
   let holder: OwnerRecord | undefined;
   let tookOver = false;
   for (let round = 0; round < 4; round++) {
+    // Look before claiming: a held lock then costs one read, not a claim's temp file, link
+    // and clean-up. The claim alone decides; the look only spares it when it would fail.
+    let found: RecordRead;
+    try {
+      found = readRecordFile(rt, files.lockPath);
+    } catch (error) {
+      throw new LockReadError({ ...errorInit(ctx), path: files.lockPath, cause: error });
+    }
+    if (found.kind === "empty") return onPlaceholder();
+    if (found.kind === "file") {
+      let settled: "free" | Attempt;
+      try {
+        settled = settleRecord(ctx, found);
+      } catch (error) {
+        if (error instanceof LockInvalidError) throw error;
+        throw new LockCreateError({ ...errorInit(ctx), cause: error });
+      }
+      if (settled !== "free") return settled;
+      tookOver = true;
+      if (found.ok) holder = found.record;
+    }
     let owner: OwnerRecord;
     try {
       owner = newOwnerRecord(rt, "pidfile", lastToken(rt, files) + 1);
@@ -315,24 +336,7 @@ export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Atte
     } catch (error) {
       throw new LockCreateError({ ...errorInit(ctx), cause: error });
     }
-    let found: RecordRead;
-    try {
-      found = readRecordFile(rt, files.lockPath);
-    } catch (error) {
-      throw new LockReadError({ ...errorInit(ctx), path: files.lockPath, cause: error });
-    }
-    if (found.kind === "missing") continue; // released between our claim and our read
-    if (found.kind === "empty") return onPlaceholder();
-    let settled: "free" | Attempt;
-    try {
-      settled = settleRecord(ctx, found);
-    } catch (error) {
-      if (error instanceof LockInvalidError) throw error;
-      throw new LockCreateError({ ...errorInit(ctx), cause: error });
-    }
-    if (settled !== "free") return settled;
-    tookOver = true;
-    if (found.ok) holder = found.record;
+    // Someone claimed between our look and our link: the next round looks at their record.
   }
   return busy(holder);
 }
