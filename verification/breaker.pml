@@ -4,7 +4,8 @@
  * docs/PROTOCOL.md, section 3.3; the labels are its step names and docs/PROTOCOL.md section 12
  * maps each to the function that performs it. pidfile.pml uses takeBreaker as one atomic
  * step; this model checks that step's premise: at most one remover holds the breaker at a
- * time, and a breaker left by a dead remover is taken over in the end.
+ * time. (Its ltl property, that a breaker left by a dead remover is taken over in the end, is
+ * not checked by run.sh while the safety check fails.)
  *
  * Each process (remover) takes the breaker, holds it (the stale removal B3-B4 would run
  * there), drops it, and is done; when it finds the breaker busy it retries, as the waiting

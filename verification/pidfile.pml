@@ -30,8 +30,9 @@
  *     The debris sweep P5 only removes files that no step here reads (temp files and
  *     moved-aside breakers) and is not modelled.
  *   - takeBreaker (B2a-B2e) is one atomic step: take the breaker if it is free or stale.
- *     breaker.pml checks its real steps: that they let at most one remover hold the breaker
- *     and that a dead remover's breaker is taken over in the end.
+ *     breaker.pml checks its real steps, and finds that they can let two removers hold the
+ *     breaker (D9 in docs/PROTOCOL.md, open): the result of this model holds only as far as
+ *     the breaker excludes.
  *   - readRecordFile is one atomic read: records at L and R.lock.break are created by link
  *     and replaced by rename, never torn. Tokens and R.lock.owner are not modelled, except
  *     that P4 (taken nondeterministically, as if a token race happened) renames over L.
