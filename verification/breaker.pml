@@ -4,8 +4,7 @@
  * docs/PROTOCOL.md, section 3.3; the labels are its step names and docs/PROTOCOL.md section 12
  * maps each to the function that performs it. pidfile.pml uses takeBreaker as one atomic
  * step; this model checks that step's premise: at most one remover holds the breaker at a
- * time. (Its ltl property, that a breaker left by a dead remover is taken over in the end, is
- * not checked by run.sh while the safety check fails.)
+ * time. (Liveness is not checked while the safety check fails; see the end of the file.)
  *
  * Each process (remover) takes the breaker, holds it (the stale removal B3-B4 would run
  * there), drops it, and is done; when it finds the breaker busy it retries, as the waiting
@@ -90,8 +89,9 @@ end:
 }
 
 /*
- * Time passing. A breaker turns 10 s old (BREAKER_MAX_AGE_MS) only when no live process is
- * between B2a and B5 with it: breaking takes microseconds (the assumption of R4).
+ * Time passing. A breaker turns 10 s old (BREAKER_MAX_AGE_MS) only while no live process is
+ * between B2a and B5 with any breaker: breaking takes microseconds, so no remover is still in
+ * its window 10 s after a breaker was made (the assumption of R4).
  */
 #define SWEEP(j) \
   atomic { \
@@ -103,7 +103,9 @@ proctype Clock() {
 end:
   do
   :: atomic {
-       BRK != 0 && !Bexp && !(ALIVE(SLOT(BRK), GEN(BRK)) && usingBrk[SLOT(BRK)] == BRK) ->
+       BRK != 0 && !Bexp &&
+       !(ALIVE(0, gen[0]) && usingBrk[0] != 0) && !(ALIVE(1, gen[1]) && usingBrk[1] != 0) &&
+       !(ALIVE(2, gen[2]) && usingBrk[2] != 0) ->
        Bexp = 1
      }
   /* P5, the debris sweep of some grant (modelled as able to run at any time: a superset of
@@ -234,6 +236,9 @@ init {
   }
 }
 
-/* Liveness: every remover, including each one restarted after a death, takes the breaker in
-   the end, whoever died holding it. */
-ltl live { <> (done[0] && done[1] && done[2]) }
+/*
+ * No ltl property here while the safety check fails (run.sh runs safety only); a liveness
+ * property would be: every remover, including each one restarted after a death, takes the
+ * breaker in the end, <> (done[0] && done[1] && done[2]). A never claim in the file would also
+ * make spin -t replay the safety trail against the claim.
+ */

@@ -80,17 +80,22 @@ check breaker breaker.pml safety known
 # No liveness check of breaker.pml while D9 is open: with the assertion switched off, the
 # states beyond the violation make the search run for over 10 minutes.
 
-# The regression trail: the counterexample of D9 as spin first found it, replayed step by step.
-replay="$work/replay"
-mkdir -p "$replay"
-cp "$here/breaker.pml" "$here/trails/breaker.pml.trail" "$replay/"
-(cd "$replay" && spin -t -p breaker.pml > replay.log 2>&1) || true
-if grep -q 'assertion violated' "$replay/replay.log"; then
-  echo "breaker trail (trails/breaker.pml.trail)  replayed: two removers hold the breaker (D9, open)"
-else
-  echo "breaker trail (trails/breaker.pml.trail)  FAILED: no longer reproduces D9 (fixed? update run.sh)"
-  failed=1
-fi
+# The regression trails: D9's counterexamples as spin found them, replayed step by step.
+replay() {
+  local model=$1 what=$2
+  local dir="$work/replay-$model"
+  mkdir -p "$dir"
+  cp "$here/$model" "$here/trails/$model.trail" "$dir/"
+  (cd "$dir" && spin -t -p "$model" > replay.log 2>&1) || true
+  if grep -q 'assertion violated' "$dir/replay.log"; then
+    printf '%-36s replayed: %s (D9, open)\n' "trails/$model.trail" "$what"
+  else
+    printf '%-36s FAILED: no longer reproduces D9 (fixed? update run.sh)\n' "trails/$model.trail"
+    failed=1
+  fi
+}
+replay breaker.pml "two removers hold the breaker"
+replay pidfile_full.pml "a holder's record removed by a remover"
 
 echo "verify: $([ $failed = 0 ] && echo PASS || echo FAIL) in $((SECONDS - started)) s" \
   "(every check as expected; open: D9, two removers can hold the breaker)"
