@@ -14,6 +14,10 @@
  *   reaches `--until` (ms since the epoch) or after `--count` updates; prints
  *   `{"event":"updated","n":...,"at":...}` for each (`at`: wall-clock ms, sub-ms precision),
  *   then `done` with the count. Used by scripts/demo.ts.
+ * - `append`: `update` state `--name` to append the id `<--tag>.<seq>` (seq = 1, 2, ...) to its
+ *   `ids` list, until killed or after `--count` updates; prints `{"event":"ack","id":...}` after
+ *   each update returned. Every id is unique to this process, so the parent can check that each
+ *   acknowledged append is present exactly once. Used by scripts/chaos.ts.
  *
  * Every mode prints `ready` first; a failure prints `error` with the code and exits 1.
  *
@@ -37,6 +41,7 @@ const { values } = parseArgs({
     mechanism: { type: "string", default: "auto" },
     durability: { type: "string", default: "fsync" },
     until: { type: "string" },
+    tag: { type: "string", default: "w" },
   },
 });
 
@@ -84,11 +89,24 @@ async function increment(): Promise<void> {
   emit("done", { count });
 }
 
+async function append(): Promise<void> {
+  const limit = values.count === undefined ? Infinity : Number(values.count);
+  for (let seq = 1; seq <= limit; seq++) {
+    const id = `${values.tag}.${seq}`;
+    await repo.update(name, (current) => ({
+      ids: [...((current?.ids as string[] | undefined) ?? []), id],
+    }));
+    emit("ack", { id });
+  }
+  emit("done");
+}
+
 emit("ready", { runtime: runtime.runtime, version: runtime.version });
 const modes: Record<string, () => Promise<void>> = {
   update,
   "save-seq": saveSequence,
   increment,
+  append,
 };
 const run = modes[values.mode!];
 if (!run) throw new Error(`unknown --mode '${values.mode}'`);
