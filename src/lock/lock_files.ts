@@ -7,7 +7,10 @@
  *   existence is the lock.
  * - `R.lock.owner`: the record of the latest grant (both mechanisms). It names the current
  *   holder of a kernel lock and carries the fencing token forward from grant to grant.
- * - `R.lock.break`: exists only while one process removes a stale pidfile record.
+ * - `R.lock.break.<s>` and `R.lock.break.<s>.<k>`: breakers, which exist while one process
+ *   removes the stale pidfile record whose nonce is `s`; `<k>` names the dead breaker a
+ *   successor took over from. Names are never reused for another record, so no breaker is
+ *   ever renamed or taken for another (see `takeBreaker`).
  * - `R.lock.<pid>.<nonce>.tmp`: a pidfile claim being prepared; gone within microseconds
  *   unless its writer died in between, when the next grants sweep it (`sweepClaimDebris`).
  *
@@ -58,11 +61,31 @@ export function claimTempPath(files: LockFiles, pid: number, nonce: string): str
   return join(files.dir, `${files.name}.${pid}.${nonce}.tmp`);
 }
 
-/** Whether `entry` (a name in the lock's directory) is a claim temp file or a moved-aside breaker. */
+/** The breaker for removing the stale record with nonce `stale`, after the dead breaker `after`. */
+export function breakerPath(files: LockFiles, stale: string, after?: string): string {
+  return `${files.breakPath}.${stale}${after === undefined ? "" : `.${after}`}`;
+}
+
+const BREAKER_NAME = /^break\.([0-9a-f]+)(?:\.(?:[0-9a-f]+|i[0-9a-f]+))?$/;
+
+/**
+ * The nonce of the stale record a breaker was for, if `entry` (a name in the lock's directory)
+ * is a breaker's name.
+ */
+export function breakerTarget(files: LockFiles, entry: string): string | undefined {
+  if (!entry.startsWith(files.name + ".")) return undefined;
+  return BREAKER_NAME.exec(entry.slice(files.name.length + 1))?.[1];
+}
+
+/**
+ * Whether `entry` (a name in the lock's directory) is a claim temp file, a breaker, or a
+ * breaker moved aside by an earlier version.
+ */
 export function isClaimDebris(files: LockFiles, entry: string): boolean {
   return entry.startsWith(files.name + ".") &&
     (/^\d+\.[0-9a-f]+\.tmp$/.test(entry.slice(files.name.length + 1)) ||
-      /^break\.[0-9a-f]+\.dead$/.test(entry.slice(files.name.length + 1)));
+      /^break\.[0-9a-f]+\.dead$/.test(entry.slice(files.name.length + 1)) ||
+      breakerTarget(files, entry) !== undefined);
 }
 
 /** What {@linkcode readRecordFile} found. */

@@ -19,6 +19,8 @@
 import { hasCode } from "../runtime/fs_error.ts";
 import { LockCreateError, LockInvalidError, LockReadError } from "./errors.ts";
 import {
+  breakerPath,
+  breakerTarget,
   claimTempPath,
   FILE_MODE,
   isClaimDebris,
@@ -54,8 +56,18 @@ export function sweepClaimDebris(ctx: LockContext): void {
   } catch {
     return;
   }
+  // A breaker matters while the stale record it is for is still at the lock path: keep those.
+  let current: string | undefined;
+  try {
+    const atLock = readRecordFile(rt, files.lockPath);
+    current = atLock.kind === "file" && atLock.ok ? atLock.record.nonce : undefined;
+  } catch {
+    return;
+  }
   for (const entry of entries) {
     if (!isClaimDebris(files, entry)) continue;
+    const target = breakerTarget(files, entry);
+    if (target !== undefined && target === current) continue;
     const path = join(files.dir, entry);
     try {
       const found = readRecordFile(rt, path);
@@ -147,54 +159,47 @@ function isOurs(found: RecordRead, record: OwnerRecord): boolean {
   return found.kind === "file" && found.ok && found.record.nonce === record.nonce;
 }
 
-/**
- * Takes the breaker, the right to remove a stale record, if nobody else has it. A breaker left
- * by a dead process (or older than 10 s) is itself removed first.
- */
-function takeBreaker(ctx: LockContext, me: OwnerRecord): boolean {
-  const { rt, files } = ctx;
-  for (let round = 0; round < 2; round++) {
-    if (claim(ctx, me, files.breakPath)) return true;
-    const found = readRecordFile(rt, files.breakPath);
-    if (found.kind === "missing") continue;
-    const age = Date.now() - found.mtimeMs;
-    const stale = age > BREAKER_MAX_AGE_MS ||
-      (found.kind === "file" && found.ok &&
-        staleReason(rt, found.record, found.mtimeMs, BREAKER_MAX_AGE_MS));
-    if (!stale) return false;
-    // Move the stale breaker aside under a unique name and check by inode that it was the
-    // one judged stale; a fresh breaker moved by mistake is put back.
-    const aside = `${files.breakPath}.${me.nonce}.dead`;
-    try {
-      rt.rename(files.breakPath, aside);
-    } catch (error) {
-      if (hasCode(error, "ENOENT")) continue;
-      throw error;
-    }
-    try {
-      let movedIno: number | undefined;
-      try {
-        movedIno = rt.lstat(aside).ino;
-      } catch (error) {
-        // A sweep removed the aside file already: it held a dead breaker's record.
-        if (!hasCode(error, "ENOENT")) throw error;
-      }
-      if (movedIno !== undefined && movedIno !== found.ino) {
-        try {
-          rt.link(aside, files.breakPath);
-        } catch { /* a third breaker arrived; it re-checks the record itself */ }
-        return false;
-      }
-    } finally {
-      unlinkIfPresent(rt, aside);
-    }
-  }
-  return false;
-}
+/** Takeovers of dead breakers followed in one attempt before giving up (each is one death). */
+const MAX_BREAKER_HOPS = 16;
 
-function dropBreaker(ctx: LockContext, me: OwnerRecord): void {
-  const found = readRecordFile(ctx.rt, ctx.files.breakPath);
-  if (isOurs(found, me)) unlinkIfPresent(ctx.rt, ctx.files.breakPath);
+/**
+ * Takes a breaker, the right to remove the stale record `stale`: returns its path, or
+ * `undefined` if a live process is removing that record already.
+ *
+ * The breaker for a record with nonce `s` is `R.lock.break.<s>`, claimed like the lock itself
+ * (temp file + link). If its holder died (or it is older than 10 s), the breaker is not
+ * removed or renamed: the taker claims the successor `R.lock.break.<s>.<k>`, where `k` is the
+ * dead breaker's nonce, and so on down the chain until a name is free or a live holder is
+ * found. Every name belongs to one record and one predecessor, and nonces are never reused,
+ * so no file is ever mistaken for another (the inode-reuse race D9 of the old rename-aside
+ * takeover cannot arise), and two live removers can never hold breakers of one record at once:
+ * each successor name is claimed by exactly one link. Dead breakers stay until a debris sweep
+ * finds their record gone from the lock path.
+ */
+function takeBreaker(
+  ctx: LockContext,
+  stale: OwnerRecord,
+  me: OwnerRecord,
+): string | undefined {
+  const { rt, files } = ctx;
+  let path = breakerPath(files, stale.nonce);
+  for (let hop = 0; hop < MAX_BREAKER_HOPS; hop++) {
+    if (claim(ctx, me, path)) return path;
+    const found = readRecordFile(rt, path);
+    if (found.kind === "missing") continue; // dropped since our claim failed: claim it again
+    const age = Date.now() - found.mtimeMs;
+    const dead = age > BREAKER_MAX_AGE_MS ||
+      (found.kind === "file" && found.ok &&
+        staleReason(rt, found.record, found.mtimeMs, BREAKER_MAX_AGE_MS) !== undefined);
+    if (!dead) return undefined;
+    // A file holdfast did not write (or an empty one) is named by its inode instead.
+    path = breakerPath(
+      files,
+      stale.nonce,
+      found.kind === "file" && found.ok ? found.record.nonce : `i${found.ino.toString(16)}`,
+    );
+  }
+  return undefined;
 }
 
 /**
@@ -204,7 +209,8 @@ function dropBreaker(ctx: LockContext, me: OwnerRecord): void {
 function removeStale(ctx: LockContext, stale: RecordRead & { kind: "file"; ok: true }): boolean {
   const { rt, files } = ctx;
   const me = newOwnerRecord(rt, "pidfile", 0);
-  if (!takeBreaker(ctx, me)) return false;
+  const breaker = takeBreaker(ctx, stale.record, me);
+  if (breaker === undefined) return false;
   try {
     const again = readRecordFile(rt, files.lockPath);
     if (again.kind === "missing") return true;
@@ -217,7 +223,8 @@ function removeStale(ctx: LockContext, stale: RecordRead & { kind: "file"; ok: t
     ctx.onStaleRemoved?.(again.record, reason);
     return true;
   } finally {
-    dropBreaker(ctx, me);
+    // The name is this remover's alone while it holds it (see takeBreaker): no check needed.
+    unlinkIfPresent(rt, breaker);
   }
 }
 

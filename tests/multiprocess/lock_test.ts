@@ -186,7 +186,7 @@ for (const mechanism of MECHANISMS) {
       });
       assert.equal(JSON.parse(fs.readFileSync(resource, "utf8")).n, 200);
       const leftovers = fs.readdirSync(dir).filter((f) =>
-        f.startsWith(path.basename(resource)) && /\.(tmp|break|dead)$/.test(f)
+        f.startsWith(path.basename(resource)) && /\.(tmp|dead)$|\.break(\.|$)/.test(f)
       );
       assert.deepEqual(leftovers, []);
     });

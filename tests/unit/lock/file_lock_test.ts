@@ -378,6 +378,71 @@ describe("pidfile claim debris", () => {
   });
 });
 
+describe("pidfile breakers", () => {
+  // A breaker file is a record written where the helpers write lock records: plant one at the
+  // lock path, then move it to the breaker's name.
+  function plantBreaker(resource: string, name: string, overrides = {}) {
+    const lockPath = resource + ".lock";
+    const saved = fs.existsSync(lockPath) ? fs.readFileSync(lockPath) : undefined;
+    const record = plantStaleLock(resource, overrides);
+    fs.renameSync(lockPath, `${lockPath}.${name}`);
+    if (saved) fs.writeFileSync(lockPath, saved);
+    return record;
+  }
+  const breakers = (resource: string) =>
+    fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(resource) + ".lock.break"));
+
+  for (const mechanism of MECHANISMS) {
+    it(`${mechanism}: a chain of breakers left by dead removers is followed to a free name, and swept once the record is gone`, async () => {
+      const resource = fresh();
+      const stale = plantStaleLock(resource);
+      const first = plantBreaker(resource, `break.${stale.nonce}`, { nonce: "1".repeat(24) });
+      plantBreaker(resource, `break.${stale.nonce}.${first.nonce}`, { nonce: "2".repeat(24) });
+      assert.equal(breakers(resource).length, 2);
+      const lock = await FileLock.acquire(resource, { mechanism, timeout: 5_000 });
+      try {
+        assert.notEqual(lock.owner.nonce, stale.nonce);
+        // The taker's own breaker (the third link of the chain) is gone; the dead ones were
+        // swept by the grant, since the record they were for is no longer at the lock path.
+        assert.deepEqual(breakers(resource), []);
+      } finally {
+        await lock.release();
+      }
+    });
+  }
+
+  it("a live remover's breaker makes others wait instead of removing the stale record twice", async () => {
+    const resource = fresh();
+    const stale = plantStaleLock(resource);
+    plantBreaker(resource, `break.${stale.nonce}`, {
+      pid: process.pid,
+      startTime: runtime.processIdentity()?.startTime,
+    });
+    assert.equal(await FileLock.tryAcquire(resource, { mechanism: "pidfile" }), undefined);
+    assert.equal(JSON.parse(fs.readFileSync(resource + ".lock", "utf8")).nonce, stale.nonce);
+    assert.equal(breakers(resource).length, 1, "the live breaker is left alone");
+    // Once that remover is gone (its breaker removed), the stale record is taken over.
+    fs.unlinkSync(path.join(dir, breakers(resource)[0]));
+    const lock = await FileLock.tryAcquire(resource, { mechanism: "pidfile" });
+    assert.ok(lock);
+    await lock.release();
+  });
+
+  it("a breaker of a record still at the lock path is never swept, even if its writer is dead", async () => {
+    const resource = fresh();
+    const held = plantStaleLock(resource, {
+      pid: process.pid,
+      startTime: runtime.processIdentity()?.startTime,
+    });
+    plantBreaker(resource, `break.${held.nonce}`);
+    const other = fresh();
+    // A grant on another lock in the same directory sweeps only its own lock's debris.
+    const lock = await FileLock.acquire(other, { mechanism: "pidfile" });
+    await lock.release();
+    assert.equal(breakers(resource).length, 1);
+  });
+});
+
 describe("owner file", () => {
   it("a shorter record replaces a longer one in one write that still decodes, and the token carries on", async () => {
     const resource = fresh();
