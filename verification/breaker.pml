@@ -1,32 +1,63 @@
 /*
- * holdfast, pidfile mechanism: the breaker. takeBreaker (B1, B2a-B2e) and dropBreaker (B5),
- * with processes that can die at any step and one process on another host. Follows
- * docs/PROTOCOL.md, section 3.3; the labels are its step names and docs/PROTOCOL.md section 12
- * maps each to the function that performs it. pidfile.pml uses takeBreaker as one atomic
- * step; this model checks that step's premise: at most one remover holds the breaker at a
- * time. (Liveness is not checked while the safety check fails; see the end of the file.)
+ * holdfast, pidfile mechanism: the breaker chain (the fix of D9). The look P0, removeStale
+ * (B1, B2a-B2d, B3, B4, B5), the claim P2b, the debris sweep P5 and the release P10-P11, with
+ * processes that can die at any step and restart, and one process on another host. Follows
+ * docs/PROTOCOL.md, sections 3.1 and 3.3; the labels are its step names and docs/PROTOCOL.md
+ * section 12.1 maps each to the function that performs it. pidfile.pml uses takeBreaker as one
+ * atomic step; this model checks that step's premise with takeBreaker's real steps.
  *
- * Each process (remover) takes the breaker, holds it (the stale removal B3-B4 would run
- * there), drops it, and is done; when it finds the breaker busy it retries, as the waiting
- * loop around attempts would. Deaths and restarts as in pidfile.pml.
+ * At the start, R.lock holds a stale record S0 whose writer (slot 3) died long ago. Each of the
+ * three processes looks at R.lock (P0): a stale record it removes under a breaker (B1-B5),
+ * a live one makes it retry (busy), a missing one it claims (P2b); once granted it sweeps (P5),
+ * releases (P10-P11) and is done. A process that holds the lock can die, so its record turns
+ * stale and is removed in its turn under breakers of its own name: several records' breaker
+ * chains exist side by side. Deaths and restarts as in pidfile.pml.
  *
- * Files (0: no file):
- *   BRK, BRKI    R.lock.break: the breaker's record BN(slot, gen, k) (writer, and k its
- *                nonce) and the file's inode number. Nonces are unique: k is the lowest
- *                value whose record no file and no process still refers to. Inode numbers
- *                are reused, as on ext4 and most filesystems: a new breaker file gets the
- *                lowest inode number no existing breaker file has.
- *   aside[p], asideI[p]  R.lock.break.<p's nonce>.dead, the breaker p moved aside (B2d)
- *   Bexp, asideExp[p]  the file is older than 10 s
- * Staleness of a breaker (B2c): older than 10 s, or written on this host by a dead process
- * (staleReason with a 10 s lease; a remote writer's breaker is judged by age alone).
+ * Records. A lock record names its writer: REC(slot, incarnation), which is also its nonce
+ * (each incarnation claims the lock at most once). A breaker record is BN(slot, incarnation).
+ * In the code each removal writes a breaker record with a fresh nonce; here one incarnation's
+ * breaker records share one: a breaker's nonce is only ever read as a predecessor (B2d) once
+ * its writer is dead, and an incarnation leaves at most one breaker file when it dies.
  *
- * Abstractions: claim temp files are not modelled (P2b is one atomic link, no NFS lost
- * replies); readRecordFile is one atomic read; the debris sweep P5, which removes
- * moved-aside breakers of dead writers, may run at any time (in Clock).
+ * Breaker files. The name R.lock.break.<s>[.<k>] is the pair (s, k): s the stale lock record
+ * the breaker is for, k the predecessor's breaker record (0: the first name of the chain).
+ * An incarnation has at most one breaker file at a time (it holds one at a time, and leaves
+ * at most one when it dies), so the directory is a table indexed by the file's writer
+ * W(slot, incarnation): fs/fk the file's name (fs == 0: that writer has no file) and fx its
+ * mtime is older than 10 s. Claiming a name (B2a, a link) is one atomic step that succeeds
+ * iff no file has that name: each name is claimed by exactly one link at a time.
  *
- * Safety FAILS: spin finds two removers holding the breaker at once (D9 in docs/PROTOCOL.md,
- * section 10.2, open). trails/breaker.pml.trail is that counterexample; run.sh replays it.
+ * Staleness. A lock record is stale for process c iff it was written on c's host and its
+ * writer is dead (S2), or on the other host and its lease ran out (S3). A breaker is dead
+ * for c (B2c) iff it is older than 10 s, or written on c's host by a dead process. The clock
+ * lets a lease or a breaker age only once its writer is dead: live holders renew, and a live
+ * remover holds its breaker for microseconds (the assumptions of section 7.2 point 4 and R4).
+ *
+ * Abstractions: claim temp files are not modelled (P2b and B2a are one atomic link, no NFS
+ * lost replies); readRecordFile is one atomic read; the token, R.lock.owner, P4 and the
+ * holder's monitor are not modelled (pidfile.pml has them); the sweep checks and unlinks each
+ * file in one step (in the code it reads R.lock once, then reads and unlinks each file: the
+ * sweeper holds the lock, so R.lock does not change meanwhile, and nobody else removes a dead
+ * breaker that the sweeper read), and may sweep any of them in any order; takeBreaker's bound of
+ * 16 hops (after which it gives up, as if busy) is left out: giving up leads back to P0,
+ * which the model reaches anyway, and with at most two deaths a chain has at most three names.
+ *
+ * Safety (assertions):
+ *   - at B2a, taking a breaker for record s while s is still at R.lock, no other live process
+ *     holds a breaker for s. -DSTRICT drops the "while s is still at R.lock": spin then finds
+ *     two live removers holding breakers of one record (with or without the sweep); since the
+ *     check without -DSTRICT passes, that record had already left R.lock, for good (nonces
+ *     are not reused). That is harmless: B3 then finds another record, or none, and unlinks
+ *     nothing. Exclusion while the record is at R.lock is what B3-B4 rely on;
+ *   - the file a process creates at B2a is the only one its incarnation has (no overflow);
+ *   - B4 unlinks R.lock only while it holds the record judged stale;
+ *   - B5 unlinks a breaker file that is still its own;
+ *   - at a grant no other process holds the lock, and at its release the record at R.lock is
+ *     still its own (P12: no remover unlinked it). These are the lock-level properties that
+ *     pidfile_full_rename_aside.pml found violated by the old breaker.
+ * Liveness (ltl live, under weak fairness): every process, including each restarted one, is
+ * granted the lock in the end, so S0 and every dead holder's record are removed, whoever died
+ * holding a breaker.
  */
 
 #ifndef NPROC
@@ -35,38 +66,36 @@
 #ifndef MAXKILL
 #define MAXKILL 2
 #endif
+#define NW (NPROC * (MAXKILL + 1))
+#define W(s, g) ((s) * (MAXKILL + 1) + (g))
 #define REMOTE (NPROC - 1)
 #define HOST(s) ((s) == REMOTE)
+#define S0SLOT 3  /* the writer of the stale record R.lock holds at the start */
 
-/* a breaker record: writer slot s, incarnation g, nonce k */
-#define BN(s, g, k) (1 + (s) + 4 * (g) + 16 * (k))
+/* a lock record or a breaker record: writer slot s, incarnation g */
+#define REC(s, g) (1 + (s) + 4 * (g))
+#define BN(s, g) (1 + (s) + 4 * (g))
 #define SLOT(r) (((r) - 1) % 4)
-#define GEN(r) ((((r) - 1) / 4) % 4)
+#define GEN(r) (((r) - 1) / 4)
 #define ALIVE(s, g) (!dead[s] && gen[s] == (g))
+#define WALIVE(r) ALIVE(SLOT(r), GEN(r))
+/* staleReason of lock record r, checked from slot c; e: its lease ran out */
+#define STALE(c, r, e) (HOST(c) == HOST(SLOT(r)) -> !WALIVE(r) : e)
+/* a breaker file with record w is dead for slot c (B2c); e: older than 10 s */
+#define BDEAD(c, w, e) (e || (HOST(c) == HOST(SLOT(w)) && !WALIVE(w)))
 
-byte BRK;
-byte BRKI;
-bit Bexp;
-byte aside[NPROC];
-byte asideI[NPROC];
-bit asideExp[NPROC];
-bit dead[NPROC];
-byte gen[NPROC];
-/* per process: the breaker record of its current removal (mb), and the breaker it read (b,
-   with inode bi); global so that new nonces can avoid them */
-byte mb[NPROC];
-byte b[NPROC];
-byte bi[NPROC];
-byte usingBrk[NPROC];  /* the breaker p holds between B2a and B5, for the Clock (R4) */
-bit holding[NPROC];    /* p holds the breaker (between B2 and B5) */
-bit done[NPROC];       /* this slot's process took the breaker and dropped it */
+byte L;
+bit Lexp;
+byte fs[NW];
+byte fk[NW];
+bit fx[NW];
+bit dead[4];
+byte gen[4];
+byte hb[NPROC];      /* the record whose breaker p holds (between B2a and B5), 0: none */
+bit holding[NPROC];  /* p holds the lock */
+bit done[NPROC];     /* this slot's process was granted the lock and released it */
 byte nholders;
 byte kills;
-
-#define REFERS(x) (BRK == (x) || aside[0] == (x) || aside[1] == (x) || aside[2] == (x) || \
-                   mb[0] == (x) || mb[1] == (x) || mb[2] == (x) || \
-                   b[0] == (x) || b[1] == (x) || b[2] == (x))
-#define INOUSED(i) (asideI[0] == (i) || asideI[1] == (i) || asideI[2] == (i))
 
 #define KILL(q) \
   atomic { \
@@ -88,157 +117,188 @@ end:
   od
 }
 
-/*
- * Time passing. A breaker turns 10 s old (BREAKER_MAX_AGE_MS) only while no live process is
- * between B2a and B5 with any breaker: breaking takes microseconds, so no remover is still in
- * its window 10 s after a breaker was made (the assumption of R4).
- */
-#define SWEEP(j) \
-  atomic { \
-    aside[j] != 0 && !ALIVE(SLOT(aside[j]), GEN(aside[j])) -> \
-    aside[j] = 0; asideI[j] = 0; asideExp[j] = 0 \
-  }
+/* the breaker record written by the writer of table entry i */
+#define WREC(i) BN((i) / (MAXKILL + 1), (i) % (MAXKILL + 1))
+#define AGE(i) atomic { fs[i] != 0 && !fx[i] && !WALIVE(WREC(i)) -> fx[i] = 1 }
 
+/* Time passing: leases and breakers age once their writer is dead (see the header). */
 proctype Clock() {
 end:
   do
-  :: atomic {
-       BRK != 0 && !Bexp &&
-       !(ALIVE(0, gen[0]) && usingBrk[0] != 0) && !(ALIVE(1, gen[1]) && usingBrk[1] != 0) &&
-       !(ALIVE(2, gen[2]) && usingBrk[2] != 0) ->
-       Bexp = 1
-     }
-  /* P5, the debris sweep of some grant (modelled as able to run at any time: a superset of
-     when grants run it), removes a moved-aside breaker whose writer is dead */
-  :: SWEEP(0)
-  :: SWEEP(1)
-  :: SWEEP(2)
+  :: atomic { L != 0 && !Lexp && !WALIVE(L) -> Lexp = 1 }
+  :: AGE(0)
+  :: AGE(1)
+  :: AGE(2)
+  :: AGE(3)
+  :: AGE(4)
+  :: AGE(5)
+#if NW > 6
+  :: AGE(6)
+  :: AGE(7)
+  :: AGE(8)
+#endif
   od
 }
 
+/* another live process holds a breaker for record s */
+#define OTHERHOLDS(p, s) \
+  ((p != 0 && hb[0] == (s) && ALIVE(0, gen[0])) || \
+   (p != 1 && hb[1] == (s) && ALIVE(1, gen[1])) || \
+   (p != 2 && hb[2] == (s) && ALIVE(2, gen[2])))
+
+/* P5 by holder p, for entry i: a breaker whose record has left R.lock, of a dead writer */
+#define SWEEP(p, i) \
+  atomic { \
+    fs[i] != 0 && fs[i] != L && BDEAD(p, WREC(i), fx[i]) -> \
+    fs[i] = 0; fk[i] = 0; fx[i] = 0 \
+  }
+
+/* i := the table entry of the file named (r, k), NW if none */
+#define FIND(r, k) \
+  i = 0; \
+  do \
+  :: i < NW && !(fs[i] == (r) && fk[i] == (k)) -> i++ \
+  :: else -> break \
+  od
+
 proctype Proc(byte p) {
-  bit be;
-  byte a;       /* the inode of the aside file (B2e) */
-  byte round;
-  byte k;
+  byte me;      /* this incarnation's lock record */
+  byte r;       /* the record read at R.lock (P0) */
+  bit re;       /* its lease had run out when read */
+  byte l;       /* the record read again (B3) */
+  bit le;
+  byte k;       /* the breaker name (r, k) being claimed */
+  byte w;       /* the breaker record read (B2b), 0: missing */
+  bit we;
+  byte i;
   bit ok;
 restart:
   {
     do
     :: true ->
-attempt:
-B1:    atomic {
-         /* a breaker record with a nonce of its own */
-         round = 0; be = 0; a = 0; b[p] = 0; bi[p] = 0;
-         k = 0;
-         do
-         :: REFERS(BN(p, gen[p], k)) -> k++
-         :: else -> break
-         od;
-         mb[p] = BN(p, gen[p], k);
-         k = 0
+P0:    atomic { me = REC(p, gen[p]); r = L; re = Lexp; k = 0 }
+       if
+       :: r == 0 -> goto P2b
+       :: r != 0 && !STALE(p, r, re) -> goto P0  /* busy: pause, then a new attempt */
+       :: else -> skip
+       fi;
+       /* settleRecord: stale, so removeStale(r). B1: the breaker record is BN(p, gen[p]) */
+B2a:   atomic {
+         FIND(r, k);
+         if
+         :: i == NW ->
+            /* the name is free: link our breaker there */
+            i = W(p, gen[p]);
+            assert(fs[i] == 0);
+            fs[i] = r; fk[i] = k; fx[i] = 0;
+#ifdef STRICT
+            assert(!OTHERHOLDS(p, r));
+#else
+            assert(L != r || !OTHERHOLDS(p, r));
+#endif
+            hb[p] = r; ok = 1
+         :: else -> ok = 0
+         fi;
+         i = 0
        }
-B2:    do
-       :: round >= 2 -> goto attempt  /* two rounds without the breaker: give up, retry later */
-       :: round < 2 ->
-B2a:      atomic {
-            round++; b[p] = 0; bi[p] = 0; be = 0; a = 0;
-            if
-            :: BRK == 0 ->
-               BRK = mb[p]; Bexp = 0; usingBrk[p] = mb[p]; ok = 1;
-               /* the new file's inode number: the lowest one free */
-               k = 1;
-               do
-               :: INOUSED(k) -> k++
-               :: else -> break
-               od;
-               BRKI = k; k = 0
-            :: else -> ok = 0
-            fi
-          }
-          if
-          :: ok -> break
-          :: else -> skip
-          fi;
-B2b:      atomic { b[p] = BRK; bi[p] = BRKI; be = Bexp }
-B2c:      if
-          :: b[p] == 0 -> goto B2_next
-          :: b[p] != 0 && !(be || (HOST(p) == HOST(SLOT(b[p])) && !ALIVE(SLOT(b[p]), GEN(b[p])))) ->
-             goto attempt  /* someone else is breaking: give up, retry later */
-          :: else -> skip
-          fi;
-B2d:      atomic {
-            if
-            :: BRK == 0 -> ok = 0  /* ENOENT: next round */
-            :: else ->
-               aside[p] = BRK; asideI[p] = BRKI; asideExp[p] = Bexp;
-               BRK = 0; BRKI = 0; Bexp = 0; ok = 1
-            fi
-          }
-          if
-          :: !ok -> goto B2_next
-          :: else -> skip
-          fi;
-B2e:      a = asideI[p];  /* lstat the aside file: its inode, 0 if a sweep removed it */
-          if
-          :: a != 0 && a != bi[p] ->
-             /* a fresh breaker was moved by mistake: put it back (link), give up */
-             atomic {
-               if
-               :: aside[p] != 0 && BRK == 0 ->
-                  BRK = aside[p]; BRKI = asideI[p]; Bexp = asideExp[p]
-               :: else -> skip
-               fi
-             }
-             atomic { aside[p] = 0; asideI[p] = 0; asideExp[p] = 0 }
-             goto attempt
-          :: else ->
-             atomic { aside[p] = 0; asideI[p] = 0; asideExp[p] = 0 }
-          fi;
-B2_next:  skip
-       od;
-held:  atomic {
-         /* holding the breaker: B3-B4 would run here */
+       if
+       :: ok -> goto B3
+       :: else -> skip
+       fi;
+B2b:   d_step {
+         /* read the file named (r, k) */
+         FIND(r, k);
+         if
+         :: i < NW -> w = WREC(i); we = fx[i]
+         :: else -> w = 0; we = 0
+         fi;
+         i = 0
+       }
+B2c:   if
+       :: w == 0 -> goto B2a  /* dropped since our claim failed: the same name again */
+       :: w != 0 && !BDEAD(p, w, we) -> w = 0; we = 0; goto P0  /* a live remover: busy */
+       :: w != 0 && BDEAD(p, w, we) -> skip
+       fi;
+B2d:   d_step { k = w; w = 0; we = 0 }  /* the successor name (r, w); nothing is moved */
+       goto B2a;
+B3:    atomic { l = L; le = Lexp }  /* read R.lock again, holding the breaker */
+       if
+       :: l == 0 -> ok = 1                                 /* missing: free */
+       :: l != 0 && (l != r || !STALE(p, l, le)) -> ok = 0  /* another record: busy */
+       :: l != 0 && l == r && STALE(p, l, le) ->
+B4:       d_step { assert(L == r); L = 0; Lexp = 0; ok = 1 }
+       fi;
+B5:    d_step {
+         /* finally: unlink the breaker name we hold, without reading it */
+         FIND(r, k);
+         assert(i == W(p, gen[p]));
+         fs[i] = 0; fk[i] = 0; fx[i] = 0;
+         hb[p] = 0; i = 0; k = 0; l = 0; le = 0
+       }
+       if
+       :: ok -> skip  /* free: go on to claim */
+       :: else -> goto P0
+       fi;
+P2b:   atomic {
+         r = 0; re = 0;
+         if
+         :: L == 0 -> L = me; Lexp = 0; ok = 1
+         :: else -> ok = 0
+         fi
+       }
+       if
+       :: !ok -> goto P0  /* someone claimed since our look: the next round looks again */
+       :: else -> skip
+       fi;
+P6:    d_step {
          holding[p] = 1;
          nholders++;
          assert(nholders == 1)
        }
-       atomic { holding[p] = 0; nholders-- }
-B5:    b[p] = BRK;  /* dropBreaker: read, then unlink only our own */
-       atomic {
-         if
-         :: b[p] == mb[p] -> BRK = 0; BRKI = 0; Bexp = 0
-         :: else -> skip
-         fi;
-         usingBrk[p] = 0; b[p] = 0; bi[p] = 0; mb[p] = 0;
-         done[p] = 1
+P5:    do  /* the debris sweep */
+       :: SWEEP(p, 0)
+       :: SWEEP(p, 1)
+       :: SWEEP(p, 2)
+       :: SWEEP(p, 3)
+       :: SWEEP(p, 4)
+       :: SWEEP(p, 5)
+#if NW > 6
+       :: SWEEP(p, 6)
+       :: SWEEP(p, 7)
+       :: SWEEP(p, 8)
+#endif
+       :: break
+       od;
+P10:   atomic {
+         /* release: the record is still ours (P10), unlink it (P11) */
+         assert(L == me);
+         holding[p] = 0; nholders--;
+         L = 0; Lexp = 0
        }
+       done[p] = 1;
        goto finished
     od
   } unless { dead[p] };
   atomic {
-    be = 0; a = 0; round = 0; k = 0; ok = 0;
-    b[p] = 0; bi[p] = 0; mb[p] = 0; usingBrk[p] = 0;
+    me = 0; r = 0; re = 0; l = 0; le = 0; k = 0; w = 0; we = 0; i = 0; ok = 0;
+    hb[p] = 0;
     gen[p]++;
     dead[p] = 0
   }
   goto restart;
 finished:
-  atomic { be = 0; a = 0; round = 0; k = 0; ok = 0 }
+  atomic { me = 0; r = 0; re = 0; ok = 0 }
 }
 
 init {
   atomic {
-    byte i;
-    for (i : 0 .. NPROC - 1) { run Proc(i) }
+    byte j;
+    dead[S0SLOT] = 1;
+    L = REC(S0SLOT, 0);
+    for (j : 0 .. NPROC - 1) { run Proc(j) }
     run Killer();
     run Clock()
   }
 }
 
-/*
- * No ltl property here while the safety check fails (run.sh runs safety only); a liveness
- * property would be: every remover, including each one restarted after a death, takes the
- * breaker in the end, <> (done[0] && done[1] && done[2]). A never claim in the file would also
- * make spin -t replay the safety trail against the claim.
- */
+ltl live { <> (done[0] && done[1] && done[2]) }

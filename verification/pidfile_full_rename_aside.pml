@@ -1,11 +1,15 @@
 /*
+ * REGRESSION MODEL OF THE OLD PROTOCOL (before the fix of D9, and before P0): the lock-level
+ * consequence of D9. run.sh replays trails/pidfile_full_rename_aside.pml.trail, which must
+ * still violate P12; the current protocol is modelled in pidfile_full.pml.
+ *
  * holdfast, pidfile mechanism with the breaker's real steps: pidfile.pml with takeBreaker
  * (B1, B2a-B2e) and dropBreaker (B5) taken from breaker.pml instead of one atomic step. Made to
  * find out whether D9 (docs/PROTOCOL.md section 10.3) reaches the lock itself: it does. A
  * bitstate search (gcc -DSAFETY -DBITSTATE, pan -w30 -m5000) stored 74 714 042 states and found
  * a holder whose record was unlinked by a remover acting under a breaker it shared (P12
  * violated: the next claim would be a second grant) at depth 324. That search takes minutes,
- * so verification/run.sh only replays the trail, trails/pidfile_full.pml.trail. Everything
+ * so verification/run.sh only replays the trail, trails/pidfile_full_rename_aside.pml.trail. Everything
  * else, including the abstractions, is as in pidfile.pml and breaker.pml, except that the clock
  * lets a breaker age once its own writer no longer uses it (breaker.pml waits until no live
  * remover is in its window). No ltl property, so that the trail replays without a never claim.
