@@ -1,5 +1,5 @@
 /*
- * holdfast, pidfile mechanism: acquire (P1-P7), stale removal under the breaker (S1-S3, B1-B5),
+ * holdfast, pidfile mechanism: acquire (P0-P6), stale removal under the breaker (S1-S3, B1-B5),
  * hold (P12-P13), release (P10-P11), with processes that can die at any step, and one process
  * on another host whose records are judged by their lease. Follows docs/PROTOCOL.md, section 3;
  * the labels are its step names and docs/PROTOCOL.md section 12 maps each to the function that
@@ -27,12 +27,17 @@
  *   - The four rounds of an attempt and the waiting loop are one retry loop (as in kernel.pml).
  *   - Claim temp files (P2a, P2c) are not modelled: without NFS lost replies (not modelled),
  *     the link count check of P2b gives the same answer as link, so P2b is one atomic link.
- *     The debris sweep P5 only removes files that no step here reads (temp files and
- *     moved-aside breakers) and is not modelled.
- *   - takeBreaker (B2a-B2e) is one atomic step: take the breaker if it is free or stale.
- *     breaker.pml checks its real steps, and finds that they can let two removers hold the
- *     breaker (D9 in docs/PROTOCOL.md, open): the result of this model holds only as far as
- *     the breaker excludes.
+ *     The debris sweep P5 only removes files that no step here reads (temp files, and dead
+ *     breakers of records no longer at L) and is not modelled here (breaker.pml has it).
+ *   - takeBreaker (B2a-B2d) is one atomic step: take the breaker if it is free, or if its
+ *     holder is dead or it is older than 10 s. breaker.pml checks its real steps (the chain of
+ *     per-record names): while a stale record is at L, at most one live remover holds a
+ *     breaker for it, which is what this step gives. Here one breaker BRK serves every record,
+ *     which serializes removals of different records that the code lets run side by side;
+ *     breaker.pml has a chain per record. B5 asserts that the breaker it unlinks is its own.
+ *   - Each round looks first (P0): a missing record is claimed, a stale one removed and then
+ *     claimed; a claim can still fail (someone claimed after the look), and the next round
+ *     looks again.
  *   - readRecordFile is one atomic read: records at L and R.lock.break are created by link
  *     and replaced by rename, never torn. Tokens and R.lock.owner are not modelled, except
  *     that P4 (taken nondeterministically, as if a token race happened) renames over L.
@@ -118,59 +123,24 @@ end:
 
 proctype Proc(byte p) {
   byte me;      /* this attempt's record */
-  byte r;       /* the record read at L (P7) */
+  byte r;       /* the record read at L (P0) */
   bit re;       /* its lease had run out when read */
   byte l;       /* the record read again (B3) */
   bit le;
   byte mb;      /* this removal's breaker record (B1) */
-  byte b;       /* the breaker read (B5) */
   bit ok;
 restart:
   {
     do
     :: true ->
 acquire:
-P2b:   atomic {
-         /* P1: a fresh record (and the local state of the last attempt forgotten) */
-         me = REC(p, gen[p], 0); r = 0; re = 0; l = 0; le = 0; mb = 0;
-         if
-         :: L == 0 -> L = me; Lexp = 0; ok = 1
-         :: else -> ok = 0
-         fi
+P0:    atomic {
+         /* look before claiming (and the local state of the last round forgotten) */
+         me = 0; l = 0; le = 0; mb = 0;
+         r = L; re = Lexp
        }
-       if
-       :: ok ->
-          /* linked: P3 writes R.lock.owner (not modelled). P4 (token fix-up) or not; P5
-             (sweep) is in Clock */
-#ifndef NO_P4
-          if
-          :: atomic { ok -> me = REC(p, gen[p], 1); L = me; Lexp = 0; ok = 0 } /* P4: rename */
-          :: atomic { ok -> ok = 0 }
-          fi;
-#endif
-P6:       atomic {
-            holding[p] = 1;
-            nholders++;
-            assert(nholders == 1)
-          }
-P12:      atomic {
-            /* the monitor's check and assertHeld find the record ours (P13 renews it);
-               release() then marks the lock released before grant.release() */
-            assert(L != 0 && NONCE(L) == NONCE(me));
-            holding[p] = 0; nholders--
-          }
-P10:      r = L;
-          if
-          :: atomic { r != 0 && NONCE(r) == NONCE(me) -> L = 0; Lexp = 0 } /* P11: unlink(L) */
-          :: atomic { else -> skip }
-          fi;
-          done[p] = 1;
-          goto finished
-       :: else -> skip
-       fi;
-P7:    atomic { r = L; re = Lexp }
 S:     if
-       :: r == 0 -> goto acquire  /* released after our link failed: next round */
+       :: r == 0 -> goto P2b  /* missing: claim */
        :: r != 0 && !STALE(p, r, re) -> goto acquire  /* busy: pause, then a new attempt */
        :: else -> skip
        fi;
@@ -178,9 +148,9 @@ S:     if
 B1:    mb = BN(p, gen[p], 0);  /* a breaker record with a nonce of its own */
 #ifndef MUTANT_NO_BREAKER
 B2:    atomic {
-         /* takeBreaker as one step: free, or stale and broken, or busy. Its steps B2a-B2e,
-            and that they let one remover at a time hold the breaker, are checked by
-            breaker.pml */
+         /* takeBreaker as one step: free, or its holder dead (or it is older than 10 s), or
+            busy. Its steps B2a-B2d, and that they let one live remover at a time hold a
+            breaker of a record while that record is at L, are checked by breaker.pml */
          if
          :: BRK == 0 -> ok = 1
          :: BRK != 0 && (Bexp || (HOST(p) == HOST(SLOT(BRK)) && !ALIVE(SLOT(BRK), GEN(BRK)))) ->
@@ -199,37 +169,76 @@ B2:    atomic {
 #endif
 B3:    atomic { l = L; le = Lexp }  /* read L again, holding the breaker */
        if
-       :: l == 0 -> skip            /* missing: free */
+       :: l == 0 -> ok = 1          /* missing: free */
 #ifndef MUTANT_NO_RECHECK
-       :: l != 0 && (l != r || !STALE(p, l, le)) -> skip  /* a new record, or no longer stale */
+       :: l != 0 && (l != r || !STALE(p, l, le)) -> ok = 0  /* a new record, or no longer stale */
        :: l != 0 && l == r && STALE(p, l, le) ->
 #else
        :: l != 0 ->
 #endif
-B4:       atomic { L = 0; Lexp = 0 }
+B4:       atomic { L = 0; Lexp = 0; ok = 1 }
        fi;
 #ifndef MUTANT_NO_BREAKER
-B5:    b = BRK;  /* dropBreaker: read, then unlink only our own */
-       atomic {
-         if
-         :: b == mb -> BRK = 0; Bexp = 0
-         :: else -> skip
-         fi;
-         usingBrk[p] = 0; b = 0
+B5:    atomic {
+         /* finally: unlink the breaker we hold (its name is ours alone, breaker.pml) */
+         assert(BRK == mb);
+         BRK = 0; Bexp = 0;
+         usingBrk[p] = 0
        }
 #endif
-       goto acquire  /* free: claim in the next round; busy: pause, then a new attempt */
+       if
+       :: !ok -> goto acquire  /* busy: pause, then a new attempt */
+       :: else -> skip         /* free: go on to claim */
+       fi;
+P2b:   atomic {
+         /* P1: a fresh record; P2: claim it */
+         me = REC(p, gen[p], 0); r = 0; re = 0; l = 0; le = 0; mb = 0;
+         if
+         :: L == 0 -> L = me; Lexp = 0; ok = 1
+         :: else -> ok = 0
+         fi
+       }
+       if
+       :: !ok -> goto acquire  /* someone claimed since our look: the next round looks */
+       :: else -> skip
+       fi;
+       /* linked: P3 writes R.lock.owner (not modelled). P4 (token fix-up) or not; P5
+          (sweep) is not modelled */
+#ifndef NO_P4
+       if
+       :: atomic { ok -> me = REC(p, gen[p], 1); L = me; Lexp = 0; ok = 0 } /* P4: rename */
+       :: atomic { ok -> ok = 0 }
+       fi;
+#endif
+P6:    atomic {
+         holding[p] = 1;
+         nholders++;
+         assert(nholders == 1)
+       }
+P12:   atomic {
+         /* the monitor's check and assertHeld find the record ours (P13 renews it);
+            release() then marks the lock released before grant.release() */
+         assert(L != 0 && NONCE(L) == NONCE(me));
+         holding[p] = 0; nholders--
+       }
+P10:   r = L;
+       if
+       :: atomic { r != 0 && NONCE(r) == NONCE(me) -> L = 0; Lexp = 0 } /* P11: unlink(L) */
+       :: atomic { else -> skip }
+       fi;
+       done[p] = 1;
+       goto finished
     od
   } unless { dead[p] };
   atomic {
-    me = 0; r = 0; re = 0; l = 0; le = 0; mb = 0; b = 0; ok = 0;
+    me = 0; r = 0; re = 0; l = 0; le = 0; mb = 0; ok = 0;
     usingBrk[p] = 0;
     gen[p]++;
     dead[p] = 0
   }
   goto restart;
 finished:
-  atomic { me = 0; r = 0; re = 0; l = 0; le = 0; mb = 0; b = 0; ok = 0 }
+  atomic { me = 0; r = 0; re = 0; l = 0; le = 0; mb = 0; ok = 0 }
 }
 
 init {
