@@ -55,6 +55,9 @@
  *   - at a grant no other process holds the lock, and at its release the record at R.lock is
  *     still its own (P12: no remover unlinked it). These are the lock-level properties that
  *     pidfile_full_rename_aside.pml found violated by the old breaker.
+ * Mutant (must make the safety check fail; run.sh checks that it does):
+ *   MUTANT_UNLINK_DEAD  B2d unlinks the dead breaker and claims the same name again, instead
+ *                       of the successor name: the read and the unlink are two steps.
  * Liveness (ltl live, under weak fairness): every process, including each restarted one, is
  * granted the lock in the end, so S0 and every dead holder's record are removed, whoever died
  * holding a breaker.
@@ -219,7 +222,20 @@ B2c:   if
        :: w != 0 && !BDEAD(p, w, we) -> w = 0; we = 0; goto P0  /* a live remover: busy */
        :: w != 0 && BDEAD(p, w, we) -> skip
        fi;
+#ifndef MUTANT_UNLINK_DEAD
 B2d:   d_step { k = w; w = 0; we = 0 }  /* the successor name (r, w); nothing is moved */
+#else
+B2d:   d_step {
+         /* mutant: unlink whatever is at the name now (the dead breaker, we think) and claim
+            the same name again */
+         FIND(r, k);
+         if
+         :: i < NW -> fs[i] = 0; fk[i] = 0; fx[i] = 0
+         :: else -> skip
+         fi;
+         i = 0; w = 0; we = 0
+       }
+#endif
        goto B2a;
 B3:    atomic { l = L; le = Lexp }  /* read R.lock again, holding the breaker */
        if

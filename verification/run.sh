@@ -83,6 +83,7 @@ if [ "${HOLDFAST_VERIFY_FULL:-}" = 1 ]; then
 fi
 # Up to 1 death here (with 2 not measured: the safety search alone stores 54.5 million states).
 check breaker breaker.pml liveness pass -DMAXKILL=1
+check breaker/mutant-unlink-dead breaker.pml safety mutant -DMAXKILL=1 -DMUTANT_UNLINK_DEAD
 # Exclusion even after the record left L does not hold, and need not (see breaker.pml).
 check breaker/strict-after-removal breaker.pml safety mutant -DMAXKILL=1 -DSTRICT
 # The old protocol (rename aside, inode compared): it must still fail (D9).
