@@ -172,9 +172,11 @@ const MAX_BREAKER_HOPS = 16;
  * dead breaker's nonce, and so on down the chain until a name is free or a live holder is
  * found. Every name belongs to one record and one predecessor, and nonces are never reused,
  * so no file is ever mistaken for another (the inode-reuse race D9 of the old rename-aside
- * takeover cannot arise), and two live removers can never hold breakers of one record at once:
- * each successor name is claimed by exactly one link. Dead breakers stay until a debris sweep
- * finds their record gone from the lock path.
+ * takeover cannot arise), and while the record is still at the lock path no two live removers
+ * hold breakers of it: each successor name is claimed by exactly one link. (Once it is gone, a
+ * late taker may claim a dropped name again; its re-read of the lock path then removes nothing.
+ * spin checks both, verification/breaker.pml.) Dead breakers stay until a debris sweep finds
+ * their record gone from the lock path.
  */
 function takeBreaker(
   ctx: LockContext,
