@@ -106,7 +106,9 @@ export function readRecordFile(rt: RuntimeAdapter, path: string): RecordRead {
     let info;
     let bytes: Uint8Array;
     try {
-      info = rt.lstat(path);
+      const found = rt.lstatIfExists ? rt.lstatIfExists(path) : rt.lstat(path);
+      if (found === undefined) return { kind: "missing" };
+      info = found;
       if (info.isSymlink || !info.isFile) {
         const reason = info.isSymlink
           ? "a symlink, which holdfast never follows"

@@ -175,6 +175,14 @@ export interface RuntimeAdapter {
   stat(path: string): FileInfo;
   /** Does not follow a final symlink. @throws {FsError} */
   lstat(path: string): FileInfo;
+  /**
+   * {@linkcode RuntimeAdapter.lstat}, but `undefined` for a path that does not exist (`ENOENT`,
+   * or `ENOTDIR`: a component is a file) instead of an error: a thrown error captures a stack, which costs more than the system call
+   * where a missing file is the common answer (a free pidfile lock). Optional: callers fall
+   * back to `lstat`.
+   * @throws {FsError} for anything but a missing path.
+   */
+  lstatIfExists?(path: string): FileInfo | undefined;
   /** Sets permission bits exactly. @throws {FsError} */
   chmod(path: string, mode: number): void;
   /** Sets access and modification times (ms since the epoch). @throws {FsError} */

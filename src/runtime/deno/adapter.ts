@@ -99,6 +99,17 @@ export function createDenoAdapter(): RuntimeAdapter {
     readDir: (path) => wrap("readdir", path, () => [...Deno.readDirSync(path)].map((e) => e.name)),
     stat: (path) => wrap("stat", path, () => info(Deno.statSync(path))),
     lstat: (path) => wrap("lstat", path, () => info(Deno.lstatSync(path))),
+    lstatIfExists(path: string): FileInfo | undefined {
+      try {
+        return info(Deno.lstatSync(path));
+      } catch (error) {
+        // As Node's throwIfNoEntry: a path under a file does not exist either.
+        if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+          return undefined;
+        }
+        throw toFsError(error, "lstat", path);
+      }
+    },
     chmod: (path, mode) => wrap("chmod", path, () => Deno.chmodSync(path, mode)),
     utimes: (path, atimeMs, mtimeMs) =>
       wrap("utimes", path, () => Deno.utimeSync(path, new Date(atimeMs), new Date(mtimeMs))),

@@ -8,7 +8,14 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import process from "node:process";
-import type { FsStats, MkdirOptions, ProcessIdentity, RuntimeAdapter, Watcher } from "../types.ts";
+import type {
+  FileInfo,
+  FsStats,
+  MkdirOptions,
+  ProcessIdentity,
+  RuntimeAdapter,
+  Watcher,
+} from "../types.ts";
 import { hasCode, toFsError } from "../fs_error.ts";
 import { isFinishedState, parseProcStat } from "../proc_stat.ts";
 import { createSqliteFcntlLock } from "../sqlite/fcntl_lock.ts";
@@ -71,6 +78,18 @@ export function createNodeAdapter(): RuntimeAdapter {
     readDir: (path) => wrap("readdir", path, () => fs.readdirSync(path)),
     stat: (path) => wrap("stat", path, () => info(fs.statSync(path))),
     lstat: (path) => wrap("lstat", path, () => info(fs.lstatSync(path))),
+    lstatIfExists(path: string): FileInfo | undefined {
+      let found: fs.Stats | undefined;
+      try {
+        // No ENOENT error (and no stack captured) for a missing path.
+        found = fs.lstatSync(path, { throwIfNoEntry: false });
+      } catch (error) {
+        const failure = toFsError(error, "lstat", path);
+        if (hasCode(failure, "ENOTDIR")) return undefined;
+        throw failure;
+      }
+      return found === undefined ? undefined : info(found);
+    },
     chmod: (path, mode) => wrap("chmod", path, () => fs.chmodSync(path, mode)),
     utimes: (path, atimeMs, mtimeMs) =>
       wrap("utimes", path, () => fs.utimesSync(path, atimeMs / 1000, mtimeMs / 1000)),

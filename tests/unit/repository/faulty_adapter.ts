@@ -18,6 +18,7 @@ const FS_METHODS = new Set([
   "readDir",
   "stat",
   "lstat",
+  "lstatIfExists",
   "chmod",
   "utimes",
   "syncDir",

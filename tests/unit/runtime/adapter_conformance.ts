@@ -173,6 +173,14 @@ export function adapterConformance(name: string, adapter: RuntimeAdapter): void 
         assert.equal(fs.existsSync(at("nowhere")), false, "the symlink's target was not created");
       });
 
+      it("lstatIfExists answers undefined for a path that does not exist, without throwing", () => {
+        fs.writeFileSync(at("exists.txt"), "x");
+        assert.ok(adapter.lstatIfExists, "both adapters offer it");
+        assert.equal(adapter.lstatIfExists(at("missing.txt")), undefined);
+        assert.equal(adapter.lstatIfExists(at("exists.txt/below")), undefined);
+        assert.equal(adapter.lstatIfExists(at("exists.txt"))?.size, 1);
+      });
+
       it("lstat sees a symlink, stat follows it", { skip: isWindows }, () => {
         fs.writeFileSync(at("t2"), "x");
         fs.symlinkSync(at("t2"), at("l2"));
