@@ -621,8 +621,8 @@ async function refused(): Promise<void> {
       title: "2. Refused tryAcquire (the lock is held by another process)",
       text: [
         "A child process of the same runtime holds each lock; this process tries once and is " +
-        "refused. holdfast also reads the holder's record (to name it), which the bare floors " +
-        "do not.",
+        "refused. holdfast's pidfile mechanism also reads the holder's record (to judge whether " +
+        "it lives), which the bare floors do not.",
       ],
       tables: [
         latencyTable(stats, (name) => name.split("|")),
