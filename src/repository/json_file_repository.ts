@@ -28,7 +28,7 @@ import { hasTempFiles, sweepOrphans } from "./hygiene.ts";
 import { assertStateName, isValidStateName } from "./names.ts";
 import { isStandardSchema, runSchema, type StandardSchemaV1 } from "./schema.ts";
 // Tracing hooks (src/tracing): spans only when an OpenTelemetry SDK records.
-import { activeTracer, ATTR, traced } from "../tracing/spans.ts";
+import { activeTracer, ATTR, type Outcome, traced } from "../tracing/spans.ts";
 import type { Attributes } from "@opentelemetry/api";
 
 /** The name of the file holding a state inside its directory. */
@@ -200,18 +200,13 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * @throws {StateReadError} `STATE_READ_FAILED`: the file cannot be read (permissions, a
    *   symlink at its path, ...).
    */
-  async load(name: string): Promise<T | undefined> {
-    const tracer = activeTracer();
-    if (tracer) {
-      return await traced(
-        tracer,
-        "holdfast.load",
-        this.#spanAttributes(name),
-        () => this.#read(this.#locate(name)),
-        (state) => state === undefined ? "absent" : "ok",
-      );
-    }
-    return await this.#read(this.#locate(name));
+  load(name: string): Promise<T | undefined> {
+    return this.#traced(
+      "holdfast.load",
+      name,
+      async () => await this.#read(this.#locate(name)),
+      (state) => state === undefined ? "absent" : "ok",
+    );
   }
 
   /**
@@ -250,16 +245,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * @throws {StateWriteError} `STATE_WRITE_FAILED`.
    */
   save(name: string, state: T): Promise<void> {
-    const tracer = activeTracer();
-    if (tracer) {
-      return traced(
-        tracer,
-        "holdfast.save",
-        this.#spanAttributes(name),
-        () => this.#save(name, state),
-      );
-    }
-    return this.#save(name, state);
+    return this.#traced("holdfast.save", name, () => this.#save(name, state));
   }
 
   async #save(name: string, state: T): Promise<void> {
@@ -282,16 +268,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    *   as {@linkcode JsonFileRepository.save}.
    */
   update(name: string, fn: StateUpdater<T>): Promise<T> {
-    const tracer = activeTracer();
-    if (tracer) {
-      return traced(
-        tracer,
-        "holdfast.update",
-        this.#spanAttributes(name),
-        () => this.#update(name, fn),
-      );
-    }
-    return this.#update(name, fn);
+    return this.#traced("holdfast.update", name, () => this.#update(name, fn));
   }
 
   async #update(name: string, fn: StateUpdater<T>): Promise<T> {
@@ -323,16 +300,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    *   removed but the directory fsync failed.
    */
   delete(name: string): Promise<void> {
-    const tracer = activeTracer();
-    if (tracer) {
-      return traced(
-        tracer,
-        "holdfast.delete",
-        this.#spanAttributes(name),
-        () => this.#delete(name),
-      );
-    }
-    return this.#delete(name);
+    return this.#traced("holdfast.delete", name, () => this.#delete(name));
   }
 
   async #delete(name: string): Promise<void> {
@@ -459,6 +427,20 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
   // ---- internals ----
 
   /** The attributes of a traced call on state `name` (which may be invalid). */
+  /**
+   * Runs `body` inside the span `span` (made active, so the lock's spans become its children)
+   * when an OpenTelemetry SDK records; otherwise just runs it.
+   */
+  #traced<R>(
+    span: string,
+    name: string,
+    body: () => Promise<R>,
+    outcomeOf?: (value: R) => Outcome,
+  ): Promise<R> {
+    const tracer = activeTracer();
+    return tracer ? traced(tracer, span, this.#spanAttributes(name), body, outcomeOf) : body();
+  }
+
   #spanAttributes(name: string): Attributes {
     return {
       [ATTR.state]: String(name),
