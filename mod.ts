@@ -86,6 +86,7 @@ export type {
   FsStats,
   KernelLock,
   KernelLockHandle,
+  LivenessReport,
   MkdirOptions,
   OpenOptions,
   ProcessIdentity,

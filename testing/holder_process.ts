@@ -30,14 +30,18 @@ export function runtimeExecutable(runtime: HolderRuntime): string {
     : process.env.HOLDFAST_NODE ?? "node";
 }
 
-/** The argv running `script` (an absolute path) under `runtime`. */
+/**
+ * The argv running `script` (an absolute path) under `runtime`. Deno runs with `-A` unless
+ * `denoPermissions` lists the permission flags to use instead (e.g. `--allow-read=/dir`).
+ */
 export function scriptCommand(
   runtime: HolderRuntime,
   script: string,
   args: string[] = [],
+  denoPermissions?: string[],
 ): string[] {
   return runtime === "deno"
-    ? [runtimeExecutable("deno"), "run", "-A", "--quiet", script, ...args]
+    ? [runtimeExecutable("deno"), "run", ...(denoPermissions ?? ["-A"]), "--quiet", script, ...args]
     : [runtimeExecutable("node"), "--no-warnings", script, ...args];
 }
 
@@ -53,18 +57,20 @@ export interface HolderEvent {
 
 /** Options of {@linkcode HolderProcess}. */
 export interface HolderOptions {
-  /** `hold` (default), `try`, `count` or `primitive`: see helpers/lock_holder.ts. */
-  mode?: "hold" | "try" | "count" | "primitive";
+  /** `hold` (default), `try`, `count`, `primitive` or `inspect`: see helpers/lock_holder.ts. */
+  mode?: "hold" | "try" | "count" | "primitive" | "inspect";
   /** The resource to lock (the counter file in `count` mode). */
   resource: string;
   /** The lock mechanism the holder uses. */
   mechanism?: "auto" | "kernel" | "pidfile";
   /** How long the holder waits to acquire, in ms. */
   timeout?: number;
+  /** `try` mode: wait up to this long (an `acquire`) instead of one `tryAcquire`, in ms. */
+  wait?: number;
   /** How long it holds, in ms; default until killed. */
   hold?: number;
-  /** How it leaves after holding: `release` (default), `exit`, `throw` or `hang`. */
-  exit?: "release" | "exit" | "throw" | "hang";
+  /** How it leaves after holding: `release` (default), `exit`, `end`, `throw` or `hang`. */
+  exit?: "release" | "exit" | "end" | "throw" | "hang";
   /** `count` mode: how many locked increments. */
   increments?: number;
   /** Pidfile lease length, in ms. */
@@ -73,6 +79,13 @@ export interface HolderOptions {
   runtime?: HolderRuntime;
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** Deno only: permission flags instead of `-A` (e.g. `["--allow-read=/d", "--allow-write=/d"]`). */
+  denoPermissions?: string[];
+  /**
+   * A command the runtime is started under, such as `["unshare", "--uts", "--"]`: it must end
+   * by executing the rest of the argv (the holder's pid is then the pid of this command).
+   */
+  prefix?: string[];
 }
 
 /**
@@ -104,10 +117,14 @@ export class HolderProcess {
     if (options.mechanism) args.push("--mechanism", options.mechanism);
     if (options.timeout !== undefined) args.push("--timeout", String(options.timeout));
     if (options.hold !== undefined) args.push("--hold", String(options.hold));
+    if (options.wait !== undefined) args.push("--wait", String(options.wait));
     if (options.exit) args.push("--exit", options.exit);
     if (options.increments !== undefined) args.push("--increments", String(options.increments));
     if (options.staleAfter !== undefined) args.push("--stale-after", String(options.staleAfter));
-    const [exe, ...rest] = scriptCommand(this.runtime, HELPER, args);
+    const [exe, ...rest] = [
+      ...(options.prefix ?? []),
+      ...scriptCommand(this.runtime, HELPER, args, options.denoPermissions),
+    ];
     this.child = spawn(exe, rest, {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...options.env },

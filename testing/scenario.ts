@@ -7,6 +7,7 @@
 import { runtime } from "../src/runtime/current.ts";
 import type { RuntimeAdapter } from "../src/runtime/types.ts";
 import { encodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "../src/lock/owner.ts";
+import { DEFAULT_STALE_AFTER } from "../src/lock/file_lock.ts";
 import { FILE_MODE, lockFilesFor } from "../src/lock/lock_files.ts";
 
 /**
@@ -33,12 +34,15 @@ function write(rt: RuntimeAdapter, path: string, bytes: Uint8Array): void {
   }
 }
 
-/** A pidfile owner record for this host and boot, by default naming this process. */
+/**
+ * A pidfile owner record for this host, boot and PID namespace, by default naming this process
+ * and keeping the default lease.
+ */
 export function ownerRecord(
   overrides: RecordOverrides = {},
   rt: RuntimeAdapter = runtime,
 ): OwnerRecord {
-  return { ...newOwnerRecord(rt, "pidfile", 1), ...overrides };
+  return { ...newOwnerRecord(rt, "pidfile", 1, DEFAULT_STALE_AFTER), ...overrides };
 }
 
 /**
@@ -56,8 +60,9 @@ export function plantStaleLock(
 }
 
 /**
- * Plants a pidfile lock on `resource` held by a process on another host, whose lease was last
- * renewed `ageMs` ago (the file's mtime).
+ * Plants a pidfile lock on `resource` held by a process on another host, whose lease (its
+ * record's `lease`, the default 10 s unless overridden) was last renewed `ageMs` ago (the
+ * file's mtime).
  */
 export function plantRemoteLock(
   resource: string,

@@ -56,14 +56,23 @@ export class LockTimeoutError extends FileLockError {
   readonly code = "LOCK_TIMEOUT";
   /** How long the caller waited, in ms. */
   readonly timeout: number;
-  /** Names the holder (when known) and the time waited. */
-  constructor(init: FileLockErrorInit & { timeout: number }) {
+  /**
+   * Set when holdfast could not tell whether the holder is alive (and so treated it as alive):
+   * why. The holder may be dead, and the lock then stays held until the cause is fixed.
+   */
+  readonly uncertain?: string;
+  /** Names the holder (when known), the time waited, and why the holder could not be judged. */
+  constructor(init: FileLockErrorInit & { timeout: number; uncertain?: string }) {
     super({
       ...init,
       message: `Cannot acquire lock on '${init.resource}': '${init.lockPath}' ${
         held(init)
-      } (waited ${init.timeout} ms)`,
-      tip: init.holder
+      } (waited ${init.timeout} ms)${
+        init.uncertain ? `; it may be dead, but holdfast cannot tell: ${init.uncertain}` : ""
+      }`,
+      tip: init.uncertain
+        ? "Give this process what it needs to tell (the message says what), or remove the record by hand once you know its holder is gone"
+        : init.holder
         ? `If process ${init.holder.pid} should not hold it, stop it; otherwise raise 'timeout' (${
           INSPECT(init.resource)
         })`
@@ -73,17 +82,20 @@ export class LockTimeoutError extends FileLockError {
         "",
         "A live holder is never robbed: holdfast waits for it to release, or to die (a dead",
         "holder frees the lock at once with the kernel mechanism, and as soon as it is seen",
-        "dead with the pidfile mechanism).",
+        "dead with the pidfile mechanism). Only proof counts as death: where holdfast cannot",
+        "read the process table (Deno without --allow-run or --allow-read=/proc, a sandbox",
+        "without /proc, hidepid) or its own host name, it treats the holder as alive.",
         "",
         "What to do:",
         `- See who holds it: ${INSPECT(init.resource)}.`,
         "- If the holder is busy on purpose (a long deploy), wait longer: raise the 'timeout' option.",
         "- If the holder is hung, stop that process; the lock is free the moment it exits.",
-        "- If the holder is on another host (pidfile on a network filesystem), it keeps a lease;",
-        "  the lock frees itself once the lease ('staleAfter') runs out.",
+        "- If the holder is on another host or in another container (pidfile mechanism), it keeps",
+        "  a lease: the lock frees itself once the holder's own lease (its 'staleAfter') runs out.",
       ].join("\n"),
     });
     this.timeout = init.timeout;
+    if (init.uncertain !== undefined) this.uncertain = init.uncertain;
   }
 }
 
@@ -184,12 +196,12 @@ export class LockReleaseError extends FileLockError {
 export class LockUnsupportedError extends FileLockError {
   /** Always `"LOCK_UNSUPPORTED"`. */
   readonly code = "LOCK_UNSUPPORTED";
-  /** `detail` says what cannot work here and why. */
-  constructor(init: FileLockErrorInit & { detail: string }) {
+  /** `detail` says what cannot work here and why; `tip` replaces the default advice. */
+  constructor(init: FileLockErrorInit & { detail: string; tip?: string }) {
     super({
       ...init,
       message: `Cannot lock '${init.resource}': ${init.detail}`,
-      tip: "Use mechanism 'auto', or set HOLDFAST_LOCK_MECHANISM=pidfile for this path",
+      tip: init.tip ?? "Use mechanism 'auto', or set HOLDFAST_LOCK_MECHANISM=pidfile for this path",
     });
   }
 }

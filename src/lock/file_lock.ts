@@ -9,7 +9,12 @@ import { runtime as defaultRuntime } from "../runtime/current.ts";
 import { hasCode } from "../runtime/fs_error.ts";
 import { InvalidArgumentError } from "../errors/invalid_argument.ts";
 import { isAbsolute, join } from "../util/path.ts";
-import { checkMechanism, chooseMechanism, type MechanismOption } from "./choose_mechanism.ts";
+import {
+  AutoRefused,
+  checkMechanism,
+  chooseMechanism,
+  type MechanismOption,
+} from "./choose_mechanism.ts";
 import {
   LockAbortedError,
   LockCompromisedError,
@@ -25,7 +30,8 @@ import type { Attempt, Grant, LockContext } from "./mechanism.ts";
 import { readKernelHolder, tryKernel } from "./kernel_mechanism.ts";
 import { settleRecord, tryPidfile } from "./pidfile_mechanism.ts";
 import type { Mechanism, OwnerRecord } from "./owner.ts";
-import { staleReason } from "./staleness.ts";
+import { judgeRecord, NETWORK_LEASE_GRACE_MS } from "./staleness.ts";
+import type { FilesystemKind } from "../runtime/filesystem_kind.ts";
 import { monitorHeld } from "./held_monitor.ts";
 // Tracing hooks (src/tracing): spans only when an OpenTelemetry SDK records.
 import {
@@ -38,7 +44,7 @@ import {
 
 /** Default time `acquire` waits, in ms. */
 export const DEFAULT_TIMEOUT = 10_000;
-/** Default lease of pidfile holders on other hosts, in ms. */
+/** Default lease a pidfile holder keeps (and records), in ms. */
 export const DEFAULT_STALE_AFTER = 10_000;
 /**
  * Longest sleep between two tries while waiting. With a watch of the lock file a release wakes
@@ -63,9 +69,13 @@ export interface LockOptions {
    */
   mechanism?: MechanismOption;
   /**
-   * Pidfile only: how long a holder on another host may go without renewing its lease (the
-   * record's mtime) before its lock counts as stale. Holders on this host are judged by
-   * whether their process lives, never by age. At least 100 ms; the holder renews its lease every quarter of it.
+   * Pidfile only: the lease this process keeps while it holds the lock, in ms. It is written
+   * into the lock's record, renewed every quarter of it, and it is what every waiter that cannot
+   * check this process by its PID (one on another host, in another PID namespace) waits out
+   * before it takes the lock, whatever its own `staleAfter`. Holders on the waiter's own host
+   * and PID namespace are judged by whether their process lives, never by age. At least 100 ms;
+   * on a network filesystem a record also gets 2 s of grace (whole-second timestamps, attribute
+   * caches). A waiter uses its own value only for records of holdfast 0.1.0, which carry none.
    * @default {10000}
    */
   staleAfter?: number;
@@ -105,8 +115,15 @@ export interface LockInfo {
   readonly mechanism: Mechanism;
   /** The lock file (`resource + ".lock"`). */
   readonly lockPath: string;
-  /** Why the lock is stale or invalid. */
+  /** Why the lock is stale or invalid, or why its holder cannot be judged (see `uncertain`). */
   readonly reason?: string;
+  /**
+   * True when the holder may be dead but holdfast cannot tell (its process table or its own
+   * host name cannot be read: `reason` says why). The state is then `"held"`, the safe answer.
+   */
+  readonly uncertain?: true;
+  /** The filesystem of the lock's directory, as far as holdfast can tell. */
+  readonly filesystem?: FilesystemKind;
 }
 
 const queue = new LocalQueue();
@@ -170,6 +187,7 @@ interface Prepared {
   readonly files: LockFiles;
   readonly key: string;
   readonly mechanism: Mechanism;
+  readonly filesystem: FilesystemKind;
   readonly ctx: LockContext;
   /** The acquisition's span, when traced. */
   readonly probe: AcquireSpan | undefined;
@@ -187,16 +205,29 @@ function prepare(resource: unknown, options: LockOptions, probe?: AcquireSpan): 
   } catch (error) {
     throw new LockCreateError({ resource: path, lockPath: files.lockPath, cause: error });
   }
-  const mechanism = chooseMechanism(rt, requested, realDir);
-  probe?.chose(rt, requested, mechanism, realDir);
+  let choice;
+  try {
+    choice = chooseMechanism(rt, requested, realDir);
+  } catch (error) {
+    if (!(error instanceof AutoRefused)) throw error;
+    throw new LockUnsupportedError({
+      resource: path,
+      lockPath: files.lockPath,
+      detail: error.message,
+      tip: error.tip,
+    });
+  }
+  probe?.chose(rt, requested, choice, realDir);
+  const leaseGrace = choice.filesystem.locality === "local" ? 0 : NETWORK_LEASE_GRACE_MS;
   return {
     rt,
     files,
     key: join(realDir, files.name),
-    mechanism,
+    mechanism: choice.mechanism,
+    filesystem: choice.filesystem,
     ctx: probe
-      ? { rt, files, staleAfter, onStaleRemoved: probe.staleRemoved }
-      : { rt, files, staleAfter },
+      ? { rt, files, staleAfter, leaseGrace, onStaleRemoved: probe.staleRemoved }
+      : { rt, files, staleAfter, leaseGrace },
     probe,
   };
 }
@@ -228,23 +259,28 @@ function tryOnce(p: Prepared, wantHolder: boolean): Attempt {
 
 /**
  * Watches for a release: a kernel release touches the lock file, a pidfile release removes it.
- * Only the lock file itself matters: a watch of the whole directory would also wake every
- * waiter on the state file's temp-and-rename, the owner file and claim files, several times
- * per handoff, which under contention cost more CPU than the work itself. `onGone` reports
- * that the watched file vanished or moved, so the caller watches the next one. If the lock
- * file cannot be watched (it is gone already), the directory is, filtered to its name.
+ * On Linux the lock file itself is watched: inotify opens nothing, and a watch of the whole
+ * directory would also wake every waiter on the state file's temp-and-rename, the owner file
+ * and claim files, several times per handoff, which under contention cost more CPU than the
+ * work itself. Elsewhere the directory is watched, filtered to the lock's name: macOS's and the
+ * BSDs' watches (kqueue) open the watched file, and closing that descriptor when the wait ends
+ * would drop the fcntl lock this process has just been granted on it. `onGone` reports that the
+ * watched file vanished or moved, so the caller watches the next one.
  */
 function watchLockFile(
   p: Prepared,
   onChange: () => void,
   onGone: () => void,
 ): { close(): void } | undefined {
+  const watchDir = () =>
+    p.rt.watch(p.files.dir, (name) => {
+      if (name === undefined || name === p.files.name) onChange();
+    });
+  if (p.rt.platform !== "linux") return watchDir();
   return p.rt.watch(p.files.lockPath, (_name, kind) => {
     if (kind === "rename") onGone();
     onChange();
-  }) ?? p.rt.watch(p.files.dir, (name) => {
-    if (name === undefined || name === p.files.name) onChange();
-  });
+  }) ?? watchDir();
 }
 
 /** Waits for a change near the lock, a poll interval, or abort, whichever comes first. */
@@ -377,6 +413,7 @@ export class FileLock implements AsyncDisposable {
           ...errInit(),
           timeout,
           ...(first.holder ? { holder: first.holder } : {}),
+          ...(first.uncertain ? { uncertain: first.uncertain } : {}),
         });
       }
     }
@@ -389,7 +426,7 @@ export class FileLock implements AsyncDisposable {
     const stop = options.signal
       ? AbortSignal.any([options.signal, deadline.signal])
       : deadline.signal;
-    const failure = (seen?: OwnerRecord) => {
+    const failure = (seen?: OwnerRecord, uncertain?: string) => {
       const holder = seen ?? (p.mechanism === "kernel" ? readKernelHolder(p.ctx) : undefined);
       return options.signal?.aborted
         ? new LockAbortedError({
@@ -397,7 +434,12 @@ export class FileLock implements AsyncDisposable {
           cause: options.signal.reason,
           ...(holder ? { holder } : {}),
         })
-        : new LockTimeoutError({ ...errInit(), timeout, ...(holder ? { holder } : {}) });
+        : new LockTimeoutError({
+          ...errInit(),
+          timeout,
+          ...(holder ? { holder } : {}),
+          ...(uncertain ? { uncertain } : {}),
+        });
     };
 
     try {
@@ -419,7 +461,9 @@ export class FileLock implements AsyncDisposable {
           const result = first ?? attempt(p, false);
           first = undefined;
           if (result.acquired) return new FileLock(p, result.grant, options);
-          if (stop.aborted || Date.now() >= deadlineAt) throw failure(result.holder);
+          if (stop.aborted || Date.now() >= deadlineAt) {
+            throw failure(result.holder, result.uncertain);
+          }
           if (!watcher) {
             const real = watchLockFile(p, () => wake.notify?.(), () => rewatch = true);
             watched = real !== undefined;
@@ -439,7 +483,7 @@ export class FileLock implements AsyncDisposable {
             // caller must never be handed a lock).
             const last = attempt(p);
             if (last.acquired) return new FileLock(p, last.grant, options);
-            throw failure(last.holder);
+            throw failure(last.holder, last.uncertain);
           }
         }
       } catch (error) {
@@ -611,6 +655,7 @@ export class FileLock implements AsyncDisposable {
 function inspectNow(resource: string, options: LockOptions): LockInfo {
   const p = prepare(resource, options);
   const { rt, files } = p;
+  const base = { lockPath: files.lockPath, filesystem: p.filesystem };
   let found: RecordRead;
   try {
     const info = rt.lstat(files.lockPath);
@@ -618,7 +663,7 @@ function inspectNow(resource: string, options: LockOptions): LockInfo {
       return {
         state: "invalid",
         mechanism: p.mechanism,
-        lockPath: files.lockPath,
+        ...base,
         reason: info.isSymlink
           ? "the lock path is a symlink"
           : "the lock path is not a regular file",
@@ -631,7 +676,7 @@ function inspectNow(resource: string, options: LockOptions): LockInfo {
       : readRecordFile(rt, files.lockPath);
   } catch (error) {
     if (hasCode(error, "ENOENT")) {
-      return { state: "free", mechanism: p.mechanism, lockPath: files.lockPath };
+      return { state: "free", mechanism: p.mechanism, ...base };
     }
     throw new LockReadError({
       resource: files.resource,
@@ -641,19 +686,20 @@ function inspectNow(resource: string, options: LockOptions): LockInfo {
     });
   }
   if (found.kind === "missing") {
-    return { state: "free", mechanism: p.mechanism, lockPath: files.lockPath };
+    return { state: "free", mechanism: p.mechanism, ...base };
   }
   if (found.kind === "empty") {
     const local = localHolders.get(p.key);
     if (local) {
-      return { state: "held", holder: local.owner, mechanism: "kernel", lockPath: files.lockPath };
+      return { state: "held", holder: local.owner, mechanism: "kernel", ...base };
     }
     if (rt.kernelLock.kind === "unsupported") {
       return {
         state: "held",
         mechanism: "kernel",
-        lockPath: files.lockPath,
+        ...base,
         reason: "this runtime cannot probe kernel locks",
+        uncertain: true,
       };
     }
     let probe;
@@ -669,34 +715,31 @@ function inspectNow(resource: string, options: LockOptions): LockInfo {
     }
     if (probe) {
       probe.release();
-      return { state: "free", mechanism: "kernel", lockPath: files.lockPath };
+      return { state: "free", mechanism: "kernel", ...base };
     }
     const holder = readRecordFile(rt, files.ownerPath);
     return {
       state: "held",
       ...(holder.kind === "file" && holder.ok ? { holder: holder.record } : {}),
       mechanism: "kernel",
-      lockPath: files.lockPath,
+      ...base,
     };
   }
   if (!found.ok) {
     return {
       state: "invalid",
       mechanism: "pidfile",
-      lockPath: files.lockPath,
+      ...base,
       reason: `${found.reason}: ${JSON.stringify(found.excerpt)}`,
     };
   }
-  const reason = staleReason(rt, found.record, found.mtimeMs, p.ctx.staleAfter);
-  return reason
-    ? {
-      state: "stale",
-      holder: found.record,
-      mechanism: "pidfile",
-      lockPath: files.lockPath,
-      reason,
-    }
-    : { state: "held", holder: found.record, mechanism: "pidfile", lockPath: files.lockPath };
+  const verdict = judgeRecord(p.ctx, found.record, found.mtimeMs);
+  const held = { holder: found.record, mechanism: "pidfile" as const, ...base };
+  if (verdict.state === "stale") return { state: "stale", ...held, reason: verdict.reason };
+  if (verdict.state === "unknown") {
+    return { state: "held", ...held, reason: verdict.reason, uncertain: true };
+  }
+  return { state: "held", ...held };
 }
 
 /**

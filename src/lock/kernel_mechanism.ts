@@ -19,18 +19,69 @@ import {
   LockUnsupportedError,
 } from "./errors.ts";
 import {
+  claimTempPath,
   FILE_MODE,
   readOwnerThrough,
   readRecordFile,
   type RecordRead,
   replaceOwnerFileKeepingOpen,
+  retainOpen,
 } from "./lock_files.ts";
 import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
-import { type DecodedRecord, newOwnerRecord, type OwnerRecord } from "./owner.ts";
-import { sweepClaimDebris } from "./pidfile_mechanism.ts";
+import { type DecodedRecord, newOwnerRecord, nextNonce, type OwnerRecord } from "./owner.ts";
+import { lockErrorOf, sweepClaimDebris } from "./pidfile_mechanism.ts";
 
 function errorInit(ctx: LockContext) {
   return { resource: ctx.files.resource, lockPath: ctx.files.lockPath };
+}
+
+/** Codes with which a filesystem refuses hard links it does not support. */
+const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EXDEV", "EMLINK"];
+
+/**
+ * Creates the placeholder, without ever closing a descriptor of the lock path: an empty file is
+ * made under a temp name of this process and hard-linked into place (`link` fails with
+ * `EEXIST` if the path was taken meanwhile). Opening the lock path and closing the descriptor
+ * would drop a lock that other code of this process (another worker, another copy of holdfast)
+ * took on the new file in between. On a filesystem without hard links the placeholder is
+ * created in place and its descriptor kept open for the life of the process (`retainOpen`).
+ *
+ * @throws {FsError}
+ */
+function createPlaceholder(ctx: LockContext): void {
+  const { rt, files } = ctx;
+  const temp = claimTempPath(files, rt.pid, nextNonce());
+  rt.open(temp, { write: true, create: true, exclusive: true, noFollow: true, mode: FILE_MODE })
+    .close();
+  try {
+    rt.link(temp, files.lockPath);
+  } catch (error) {
+    if (hasCode(error, "EEXIST")) return;
+    let present = false;
+    try {
+      present = rt.lstat(files.lockPath) !== undefined;
+    } catch { /* still missing */ }
+    if (present) return; // the link lost a race (sshfs says EPERM for that)
+    if (!hasCode(error, ...NO_LINKS)) throw error;
+    let file;
+    try {
+      file = rt.open(files.lockPath, {
+        write: true,
+        create: true,
+        exclusive: true,
+        noFollow: true,
+        mode: FILE_MODE,
+      });
+    } catch (createError) {
+      if (hasCode(createError, "EEXIST")) return;
+      throw createError;
+    }
+    retainOpen(file);
+  } finally {
+    try {
+      rt.unlink(temp);
+    } catch { /* an empty claim temp file: the debris sweep removes it */ }
+  }
 }
 
 /** Creates the placeholder if missing. Returns its inode, or "record" if a pidfile record sits there. */
@@ -43,16 +94,8 @@ function ensurePlaceholder(ctx: LockContext): number | "record" {
     } catch (error) {
       if (!hasCode(error, "ENOENT")) throw new LockCreateError({ ...errorInit(ctx), cause: error });
       try {
-        rt.open(files.lockPath, {
-          write: true,
-          create: true,
-          exclusive: true,
-          noFollow: true,
-          mode: FILE_MODE,
-        })
-          .close();
+        createPlaceholder(ctx);
       } catch (createError) {
-        if (hasCode(createError, "EEXIST")) continue;
         throw new LockCreateError({ ...errorInit(ctx), cause: createError });
       }
       continue;
@@ -147,7 +190,7 @@ function grant(
     const { record, file } = replaceOwnerFileKeepingOpen(
       ctx.rt,
       ctx.files,
-      (token) => newOwnerRecord(ctx.rt, "kernel", token + 1),
+      (token) => newOwnerRecord(ctx.rt, "kernel", token + 1, ctx.staleAfter),
     );
     // Removing a pidfile holder's stale record used claim files; sweep any a crash left.
     if (tookOver) sweepClaimDebris(ctx);
@@ -226,8 +269,7 @@ export function tryKernel(
       try {
         settled = onRecord(found);
       } catch (error) {
-        if (error instanceof LockInvalidError) throw error;
-        throw new LockCreateError({ ...errorInit(ctx), cause: error });
+        throw lockErrorOf(ctx, error);
       }
       if (settled === "free") {
         tookOver = true;

@@ -11,8 +11,13 @@ import type { Mechanism, OwnerRecord } from "./owner.ts";
 export interface LockContext {
   readonly rt: RuntimeAdapter;
   readonly files: LockFiles;
-  /** Lease length for holders on other hosts (pidfile), in ms. */
+  /**
+   * The lease this process keeps as a holder, in ms (recorded in its records), and the one it
+   * assumes for records of holdfast 0.1.0, which carry none.
+   */
   readonly staleAfter: number;
+  /** Extra time beyond a lease before an unrenewed record counts as stale (see staleness.ts). */
+  readonly leaseGrace: number;
   /** Called when a stale record of a dead holder was removed (for tracing and tests). */
   readonly onStaleRemoved?: (holder: OwnerRecord, reason: string) => void;
 }
@@ -32,9 +37,17 @@ export interface Grant {
 /** The outcome of one try. */
 export type Attempt =
   | { readonly acquired: true; readonly grant: Grant }
-  | { readonly acquired: false; readonly holder?: OwnerRecord };
+  | {
+    readonly acquired: false;
+    readonly holder?: OwnerRecord;
+    /** Set when the holder may be dead but this process cannot tell: why. */
+    readonly uncertain?: string;
+  };
 
-/** A try that found the lock held. */
-export function busy(holder?: OwnerRecord): Attempt {
-  return holder ? { acquired: false, holder } : { acquired: false };
+/** A try that found the lock held (`uncertain`: why its holder could not be judged). */
+export function busy(holder?: OwnerRecord, uncertain?: string): Attempt {
+  if (!holder) return { acquired: false };
+  return uncertain === undefined
+    ? { acquired: false, holder }
+    : { acquired: false, holder, uncertain };
 }

@@ -20,9 +20,14 @@ export interface OwnerRecord {
   readonly pid: number;
   /** Process start time in clock ticks since boot (Linux), so a reused PID is not the holder. */
   readonly startTime?: number;
-  /** The boot the holder runs in (Linux), so a record from before a reboot is known dead. */
+  /** The boot the holder runs in (Linux): a record from another boot is from another kernel. */
   readonly bootId?: string;
-  /** The holder's host name. */
+  /**
+   * The holder's PID namespace (Linux: the inode of `/proc/self/ns/pid`): its PID names a
+   * process only to processes of the same namespace (containers have their own).
+   */
+  readonly pidns?: string;
+  /** The holder's host name; `""` when the holder may not read it (Deno without `--allow-sys`). */
   readonly hostname: string;
   /** `"deno"`, `"node"` or `"bun"`. */
   readonly runtime: string;
@@ -36,6 +41,13 @@ export interface OwnerRecord {
   readonly nonce: string;
   /** The fencing token of this grant. */
   readonly token: number;
+  /**
+   * The lease this holder keeps, in ms (its `staleAfter`): while it runs it renews its record at
+   * least every quarter of it, and a waiter that cannot check the holder's process (another
+   * host, another PID namespace) judges the record stale only once it went unrenewed this long.
+   * Absent in records of holdfast 0.1.0, whose waiters judged by their own `staleAfter`.
+   */
+  readonly lease?: number;
 }
 
 // A nonce only has to tell grants apart (it is no secret): 64 random bits drawn once per
@@ -46,12 +58,16 @@ const noncePrefix = Array.from(
 ).join("");
 let nonceCounter = 0;
 
-function nextNonce(): string {
+/** A nonce no other grant, breaker or probe of any process ever had (see above). */
+export function nextNonce(): string {
   nonceCounter++;
   return noncePrefix + nonceCounter.toString(16).padStart(8, "0");
 }
 
-type Self = Pick<OwnerRecord, "pid" | "startTime" | "bootId" | "hostname" | "runtime" | "version">;
+type Self = Pick<
+  OwnerRecord,
+  "pid" | "startTime" | "bootId" | "pidns" | "hostname" | "runtime" | "version"
+>;
 
 // A process's identity does not change while it runs: read /proc once per adapter, not per grant.
 const selves = new WeakMap<RuntimeAdapter, Self>();
@@ -61,11 +77,13 @@ function self(rt: RuntimeAdapter): Self {
   if (!known) {
     const identity = rt.processIdentity();
     const bootId = rt.bootId();
+    const pidns = rt.pidNamespace();
     known = {
       pid: rt.pid,
       ...(identity?.startTime !== undefined ? { startTime: identity.startTime } : {}),
       ...(bootId !== undefined ? { bootId } : {}),
-      hostname: rt.hostname(),
+      ...(pidns !== undefined ? { pidns } : {}),
+      hostname: rt.hostname() ?? "",
       runtime: rt.runtime,
       version: rt.version,
     };
@@ -74,11 +92,27 @@ function self(rt: RuntimeAdapter): Self {
   return known;
 }
 
-/** Builds this process's record for a new grant. */
+/** The facts about this process a record carries (read once per adapter). */
+export function selfFacts(rt: RuntimeAdapter): Readonly<Self> {
+  return self(rt);
+}
+
+/** The `lease` field for a holder whose `staleAfter` is `staleAfter` ms (whole ms, finite). */
+export function leaseOf(staleAfter: number): number {
+  return Number.isFinite(staleAfter)
+    ? Math.min(Math.ceil(staleAfter), Number.MAX_SAFE_INTEGER)
+    : Number.MAX_SAFE_INTEGER;
+}
+
+/**
+ * Builds this process's record for a new grant, keeping a lease of `staleAfter` ms. The token
+ * stays last: `previousToken` reads it from the record's tail.
+ */
 export function newOwnerRecord(
   rt: RuntimeAdapter,
   mechanism: Mechanism,
   token: number,
+  staleAfter: number,
 ): OwnerRecord {
   return {
     holdfast: 1,
@@ -86,6 +120,7 @@ export function newOwnerRecord(
     mechanism,
     acquiredAt: new Date().toISOString(),
     nonce: nextNonce(),
+    lease: leaseOf(staleAfter),
     token,
   };
 }
@@ -133,6 +168,12 @@ export function decodeOwnerRecord(bytes: Uint8Array): DecodedRecord {
     if (r.bootId !== undefined && typeof r.bootId !== "string") {
       problems.push("bootId must be a string");
     }
+    if (r.pidns !== undefined && (typeof r.pidns !== "string" || !/^\d{1,20}$/.test(r.pidns))) {
+      problems.push("pidns must be a string of digits");
+    }
+    if (r.lease !== undefined && (!Number.isSafeInteger(r.lease) || (r.lease as number) <= 0)) {
+      problems.push("lease must be a positive integer");
+    }
     for (const key of ["hostname", "runtime", "version", "acquiredAt", "nonce"]) {
       if (typeof r[key] !== "string") problems.push(`${key} must be a string`);
     }
@@ -149,19 +190,6 @@ export function decodeOwnerRecord(bytes: Uint8Array): DecodedRecord {
 
 /** A short human description: `process 4121 (node 24.21.0) on host 'ci-7' since 2026-...`. */
 export function describeOwner(record: OwnerRecord): string {
-  return `process ${record.pid} (${record.runtime} ${record.version}) on host '${record.hostname}' since ${record.acquiredAt}`;
-}
-
-/** Whether `record` was written on this host during this boot, so its PID can be checked. */
-export function isLocalToThisBoot(rt: RuntimeAdapter, record: OwnerRecord): boolean {
-  if (record.hostname !== rt.hostname()) return false;
-  const boot = rt.bootId();
-  return boot === undefined || record.bootId === undefined || record.bootId === boot;
-}
-
-/** Whether the record was written on this host but in an earlier boot: its process is gone. */
-export function isFromEarlierBoot(rt: RuntimeAdapter, record: OwnerRecord): boolean {
-  const boot = rt.bootId();
-  return record.hostname === rt.hostname() && boot !== undefined && record.bootId !== undefined &&
-    record.bootId !== boot;
+  const host = record.hostname === "" ? "an unnamed host" : `host '${record.hostname}'`;
+  return `process ${record.pid} (${record.runtime} ${record.version}) on ${host} since ${record.acquiredAt}`;
 }

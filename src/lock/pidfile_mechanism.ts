@@ -6,18 +6,25 @@
  * there, and its reply may be lost, so its return value alone is not trusted). The record
  * exists whole from the first instant; no reader ever sees an empty lock file.
  *
- * Stale: a record whose holder is on this host and boot and whose process identity is gone,
- * a record from an earlier boot, or one from another host whose lease (the file's mtime,
- * renewed by the holder) has run out. Stale records are removed under a breaker file, so
- * that of many waiters finding the same stale record one removes it, and a fresh record put
- * there by a new holder in the meantime is never taken for the stale one.
+ * Stale: a record whose holder runs on this host, boot and PID namespace and whose process is
+ * provably gone, or one from elsewhere whose lease (the record's own `lease`, renewed by the
+ * holder writing to its record, judged by the file server's clock) has run out (see
+ * `staleness.ts`). Stale records are removed under a breaker file, so that of many waiters
+ * finding the same stale record one removes it, and a fresh record put there by a new holder
+ * in the meantime is never taken for the stale one.
  *
  * See docs/PROTOCOL.md for the step-by-step protocol and its residual risks.
  *
  * @module
  */
 import { hasCode } from "../runtime/fs_error.ts";
-import { LockCreateError, LockInvalidError, LockReadError } from "./errors.ts";
+import type { FileHandle } from "../runtime/types.ts";
+import {
+  LockCreateError,
+  LockInvalidError,
+  LockReadError,
+  LockUnsupportedError,
+} from "./errors.ts";
 import {
   breakerPath,
   breakerTarget,
@@ -28,11 +35,13 @@ import {
   readRecordFile,
   type RecordRead,
   replaceOwnerFile,
+  retainOpen,
   unlinkIfPresent,
 } from "./lock_files.ts";
 import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
-import { encodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "./owner.ts";
-import { staleReason } from "./staleness.ts";
+import { decodeOwnerRecord, encodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "./owner.ts";
+import { judgeRecord, placeOf } from "./staleness.ts";
+import { olderThan } from "./server_clock.ts";
 import { join } from "../util/path.ts";
 
 /** A breaker older than this is debris, whoever wrote it: breaking takes microseconds. */
@@ -42,10 +51,44 @@ const SWEEP_EVERY_MS = 10_000;
 const lastSweep = new Map<string, number>();
 
 /**
+ * Whether the record `found` in a breaker or claim temp file belongs to a dead writer: its
+ * writer is provably dead (same host, boot and PID namespace), or the file is older than
+ * `maxAgeMs` by the file server's clock. A file without a valid record (a writer killed
+ * between creating and writing it) is judged by its age alone: its name's PID may be another
+ * host's.
+ */
+function deadWriter(
+  ctx: LockContext,
+  found: RecordRead & { kind: "file" | "empty" },
+  maxAgeMs: number,
+): boolean {
+  if (found.kind === "file" && found.ok && placeOf(ctx.rt, found.record).place === "here") {
+    const identity = {
+      pid: found.record.pid,
+      ...(found.record.startTime !== undefined ? { startTime: found.record.startTime } : {}),
+    };
+    if (ctx.rt.liveness(identity).state === "dead") return true;
+  }
+  return olderThan(ctx.rt, ctx.files, found.mtimeMs, maxAgeMs) === true;
+}
+
+/**
+ * Whether the breaker `found` is dead (B2c): its writer is provably dead, or it is older than
+ * 10 s by the file server's clock (breaking takes microseconds; a remover stalled that long is
+ * taken over, residual risk R4).
+ */
+export function breakerDead(
+  ctx: LockContext,
+  found: RecordRead & { kind: "file" | "empty" },
+): boolean {
+  return deadWriter(ctx, found, BREAKER_MAX_AGE_MS);
+}
+
+/**
  * Removes claim temp files (and moved-aside breakers) whose writer is dead: a writer killed
  * between writing its temp file and removing it leaves one. Called by a holder, so no live
- * claim of this process is in flight; a live writer's file is recognised by its record.
- * Best effort: errors are ignored, the next sweep retries.
+ * claim of this process is in flight; a live writer's file is recognised by its record, an
+ * unwritten one by its age. Best effort: errors are ignored, the next sweep retries.
  */
 export function sweepClaimDebris(ctx: LockContext): void {
   const { rt, files } = ctx;
@@ -72,21 +115,8 @@ export function sweepClaimDebris(ctx: LockContext): void {
     try {
       const found = readRecordFile(rt, path);
       if (found.kind === "missing") continue;
-      const age = Date.now() - found.mtimeMs;
-      // A writer killed between creating its temp file and writing it leaves it empty or
-      // partial: then the pid in the name tells whether that writer still runs.
-      const namedPid = Number(entry.slice(files.name.length + 1).split(".")[0]);
-      const dead = found.kind === "file" && found.ok
-        ? staleReason(
-          rt,
-          found.record,
-          found.mtimeMs,
-          Math.max(ctx.staleAfter, BREAKER_MAX_AGE_MS),
-        ) !==
-          undefined
-        : age > BREAKER_MAX_AGE_MS ||
-          (Number.isSafeInteger(namedPid) && namedPid > 0 && !rt.isAlive({ pid: namedPid }));
-      if (dead) unlinkIfPresent(rt, path);
+      const lease = found.kind === "file" && found.ok ? found.record.lease ?? ctx.staleAfter : 0;
+      if (deadWriter(ctx, found, Math.max(lease, BREAKER_MAX_AGE_MS))) unlinkIfPresent(rt, path);
     } catch { /* next sweep */ }
   }
 }
@@ -116,37 +146,49 @@ function writeTemp(ctx: LockContext, record: OwnerRecord): string {
   return temp;
 }
 
-/** Tries to make `record` the lock; true if it now is. @throws {FsError} */
+/** Codes with which filesystems refuse hard links they do not support. */
+const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EXDEV", "EMLINK"];
+
+/** A filesystem that cannot make hard links, which the pidfile claim needs. */
+export class LinksUnsupported extends Error {
+  /** The filesystem's refusal. */
+  override readonly cause: unknown;
+  /** Wraps the link failure `cause`. */
+  constructor(cause: unknown) {
+    super("the filesystem does not support hard links");
+    this.name = "LinksUnsupported";
+    this.cause = cause;
+  }
+}
+
+/**
+ * Tries to make `record` the file at `target` (the lock path or a breaker name); true if it
+ * now is. @throws {FsError} @throws {LinksUnsupported}
+ */
 function claim(ctx: LockContext, record: OwnerRecord, target = ctx.files.lockPath): boolean {
   const temp = writeTemp(ctx, record);
-  let linked: boolean;
   try {
-    ctx.rt.link(temp, target);
-    linked = true;
-  } catch (error) {
-    if (hasCode(error, "EEXIST")) {
-      // Over NFS a retried link whose first try landed reports EEXIST: count links.
+    for (let tries = 1;; tries++) {
       try {
-        linked = ctx.rt.lstat(temp).nlink >= 2;
-      } catch {
-        linked = false;
-      }
-    } else {
-      // Over NFS a lost reply can report failure for a link that landed: count links instead.
-      let links = 0;
-      try {
-        links = ctx.rt.lstat(temp).nlink;
-      } catch { /* cannot tell: treat as not linked and report the link error */ }
-      if (links < 2) {
-        unlinkQuietly(ctx, temp);
+        ctx.rt.link(temp, target);
+        return true;
+      } catch (error) {
+        // Whatever the code, what is at the target now tells. Our record: the link landed
+        // (over NFS a lost reply reports failure, a retried one EEXIST). Another file: the claim
+        // lost a race, which sshfs reports as EPERM, not EEXIST. Nothing: a holder released in
+        // between (try again), or the filesystem cannot link at all.
+        const there = readRecordFile(ctx.rt, target);
+        if (there.kind === "file" && there.ok && there.record.nonce === record.nonce) return true;
+        if (there.kind !== "missing" || hasCode(error, "EEXIST")) return false;
+        if (tries < 3) continue;
+        if (hasCode(error, ...NO_LINKS)) throw new LinksUnsupported(error);
         throw error;
       }
-      linked = true;
     }
+  } finally {
+    // A temp file left behind is debris for the sweep, never a held lock: ignore errors.
+    unlinkQuietly(ctx, temp);
   }
-  // A temp file left behind is debris for the hygiene scan, never a held lock: ignore errors.
-  unlinkQuietly(ctx, temp);
-  return linked;
 }
 
 function unlinkQuietly(ctx: LockContext, path: string): void {
@@ -189,11 +231,7 @@ function takeBreaker(
     if (claim(ctx, me, path)) return path;
     const found = readRecordFile(rt, path);
     if (found.kind === "missing") continue; // dropped since our claim failed: claim it again
-    const age = Date.now() - found.mtimeMs;
-    const dead = age > BREAKER_MAX_AGE_MS ||
-      (found.kind === "file" && found.ok &&
-        staleReason(rt, found.record, found.mtimeMs, BREAKER_MAX_AGE_MS) !== undefined);
-    if (!dead) return undefined;
+    if (!breakerDead(ctx, found)) return undefined;
     // A file holdfast did not write (or an empty one) is named by its inode instead.
     path = breakerPath(
       files,
@@ -210,19 +248,18 @@ function takeBreaker(
  */
 function removeStale(ctx: LockContext, stale: RecordRead & { kind: "file"; ok: true }): boolean {
   const { rt, files } = ctx;
-  const me = newOwnerRecord(rt, "pidfile", 0);
+  const me = newOwnerRecord(rt, "pidfile", 0, BREAKER_MAX_AGE_MS);
   const breaker = takeBreaker(ctx, stale.record, me);
   if (breaker === undefined) return false;
   try {
     const again = readRecordFile(rt, files.lockPath);
     if (again.kind === "missing") return true;
     if (again.kind !== "file" || !again.ok) return false;
-    const reason = staleReason(rt, again.record, again.mtimeMs, ctx.staleAfter);
-    if (again.ino !== stale.ino || again.record.nonce !== stale.record.nonce || !reason) {
-      return false;
-    }
+    if (again.ino !== stale.ino || again.record.nonce !== stale.record.nonce) return false;
+    const verdict = judgeRecord(ctx, again.record, again.mtimeMs);
+    if (verdict.state !== "stale") return false;
     unlinkIfPresent(rt, files.lockPath);
-    ctx.onStaleRemoved?.(again.record, reason);
+    ctx.onStaleRemoved?.(again.record, verdict.reason);
     return true;
   } finally {
     // The name is this remover's alone while it holds it (see takeBreaker): no check needed.
@@ -244,9 +281,62 @@ export function settleRecord(
   if (!found.ok) {
     throw new LockInvalidError({ ...errorInit(ctx), reason: found.reason, excerpt: found.excerpt });
   }
-  const reason = staleReason(ctx.rt, found.record, found.mtimeMs, ctx.staleAfter);
-  if (!reason) return busy(found.record);
+  const verdict = judgeRecord(ctx, found.record, found.mtimeMs);
+  if (verdict.state === "held") return busy(found.record);
+  if (verdict.state === "unknown") {
+    warnUncertain(ctx, found.record, verdict.reason);
+    return busy(found.record, verdict.reason);
+  }
   return removeStale(ctx, found) ? "free" : busy(found.record);
+}
+
+const uncertainWarned = new Set<string>();
+
+/** Says once per lock path and holder why this process waits for a holder it cannot judge. */
+function warnUncertain(ctx: LockContext, holder: OwnerRecord, reason: string): void {
+  const key = `${ctx.files.lockPath}\0${holder.nonce}`;
+  if (uncertainWarned.has(key)) return;
+  if (uncertainWarned.size > 1024) uncertainWarned.clear();
+  uncertainWarned.add(key);
+  console.warn(
+    `holdfast: waiting for '${ctx.files.lockPath}', held by process ${holder.pid}: ${reason}. ` +
+      "It is treated as alive (a live holder is never robbed), so if it died the lock stays held " +
+      "until the cause is fixed or the record is removed by hand.",
+  );
+}
+
+/**
+ * The holder's lease renewal (P13): rewrites the first byte of its own record with itself, so
+ * that the file server stamps a new mtime by its own clock (a `utimes` would stamp this
+ * process's clock, which may be seconds away from the server's). Through a descriptor whose
+ * record is checked to be this grant's: a successor's record is never touched. If the lock path
+ * turns out to be an empty file (a placeholder someone may lock), the descriptor is kept open
+ * rather than closed (see `retainOpen`).
+ *
+ * @throws {FsError} (the caller retries at the next tick)
+ */
+export function renewLease(ctx: LockContext, owner: OwnerRecord): void {
+  const file: FileHandle = ctx.rt.open(ctx.files.lockPath, {
+    read: true,
+    write: true,
+    noFollow: true,
+  });
+  let keep = false;
+  try {
+    const info = file.stat();
+    if (info.size === 0) {
+      keep = true;
+      return;
+    }
+    const head = new Uint8Array(Math.min(info.size, 4096));
+    const n = file.read(head, 0);
+    const decoded = decodeOwnerRecord(head.subarray(0, n));
+    if (!decoded.ok || decoded.record.nonce !== owner.nonce) return; // not ours: verify reports
+    file.write(head.subarray(0, 1), 0);
+  } finally {
+    if (keep) retainOpen(file);
+    else file.close();
+  }
 }
 
 function grantFor(ctx: LockContext, owner: OwnerRecord): Grant {
@@ -277,8 +367,7 @@ function grantFor(ctx: LockContext, owner: OwnerRecord): Grant {
       }
     },
     renew(): void {
-      const now = Date.now();
-      rt.utimes(files.lockPath, now, now);
+      renewLease(ctx, owner);
     },
   };
 }
@@ -309,8 +398,7 @@ export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Atte
       try {
         settled = settleRecord(ctx, found);
       } catch (error) {
-        if (error instanceof LockInvalidError) throw error;
-        throw new LockCreateError({ ...errorInit(ctx), cause: error });
+        throw lockErrorOf(ctx, error);
       }
       if (settled !== "free") return settled;
       tookOver = true;
@@ -318,7 +406,7 @@ export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Atte
     }
     let owner: OwnerRecord;
     try {
-      owner = newOwnerRecord(rt, "pidfile", lastToken(rt, files) + 1);
+      owner = newOwnerRecord(rt, "pidfile", lastToken(rt, files) + 1, ctx.staleAfter);
       if (claim(ctx, owner)) {
         try {
           // A grant may have landed between reading the token and claiming: stay ahead of it.
@@ -343,9 +431,26 @@ export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Atte
         return { acquired: true, grant: grantFor(ctx, owner) };
       }
     } catch (error) {
-      throw new LockCreateError({ ...errorInit(ctx), cause: error });
+      throw lockErrorOf(ctx, error);
     }
     // Someone claimed between our look and our link: the next round looks at their record.
   }
   return busy(holder);
+}
+
+/** The lock error for a failure of a claim or a removal. */
+export function lockErrorOf(ctx: LockContext, error: unknown): Error {
+  if (error instanceof LockInvalidError || error instanceof LockUnsupportedError) return error;
+  if (error instanceof LinksUnsupported) {
+    return new LockUnsupportedError({
+      ...errorInit(ctx),
+      detail:
+        `'${ctx.files.dir}' is on a filesystem that cannot make hard links, which the pidfile ` +
+        "mechanism's claim needs",
+      tip:
+        "Keep the lock on a filesystem with hard links (local disks, NFS, SMB, sshfs): pass a resource path there",
+      cause: error.cause,
+    });
+  }
+  return new LockCreateError({ ...errorInit(ctx), cause: error });
 }

@@ -10,12 +10,13 @@ import { join } from "../util/path.ts";
 import { inFlightTemps, tempWriterPid } from "./atomic_write.ts";
 
 /**
- * Whether the temporary file at `path`, written by `pid`, is an orphan: its writer is dead, or
- * it is this process and no write of this process is using it.
+ * Whether the temporary file at `path`, written by `pid`, is an orphan: its writer is provably
+ * dead, or it is this process and no write of this process is using it. A writer whose
+ * liveness cannot be told keeps its file (a leak, never a loss).
  */
 function isOrphan(rt: RuntimeAdapter, path: string, pid: number): boolean {
   if (pid === rt.pid) return !inFlightTemps.has(path);
-  return !rt.isAlive({ pid });
+  return rt.liveness({ pid }).state === "dead";
 }
 
 /**

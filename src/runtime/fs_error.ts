@@ -21,6 +21,8 @@ const TIPS: Record<string, string> = {
   ENOTDIR: "A path component is a file where a directory was expected",
   EISDIR: "A directory sits where a file was expected",
   ENOTSUP: "This platform or filesystem does not support the operation",
+  ENOTCAPABLE:
+    "Deno was not given the permission this needs: add the flag the message names (the README lists them)",
 };
 
 /**
@@ -58,12 +60,18 @@ export class FsError extends HoldfastError {
   }
 }
 
-/** Maps whatever a runtime threw into an {@linkcode FsError} (an FsError passes through). */
+/**
+ * Maps whatever a runtime threw into an {@linkcode FsError} (an FsError passes through). Deno's
+ * permission refusals (`NotCapable`, `PermissionDenied`), which carry no POSIX code, become
+ * `ENOTCAPABLE`.
+ */
 export function toFsError(error: unknown, operation: string, path: string): FsError {
   if (error instanceof FsError) return error;
-  const code = typeof error === "object" && error !== null && "code" in error &&
-      typeof error.code === "string"
-    ? error.code
+  const e = error as { code?: unknown; name?: unknown } | null;
+  const code = typeof e?.code === "string"
+    ? e.code
+    : e?.name === "NotCapable" || e?.name === "PermissionDenied"
+    ? "ENOTCAPABLE"
     : "EUNKNOWN";
   return new FsError(code, operation, path, error);
 }

@@ -137,8 +137,35 @@ export interface KernelLock {
 
 /** Filesystem facts for {@linkcode RuntimeAdapter.statfs}. */
 export interface FsStats {
-  /** The filesystem magic number (ext4 0xEF53, NFS 0x6969, ...). */
+  /**
+   * `statfs().f_type`: on Linux the filesystem's magic number (ext4 0xEF53, NFS 0x6969, ...);
+   * on macOS and the BSDs an index the kernel assigns at boot, which names nothing by itself;
+   * 0 on Windows.
+   */
   readonly type: number;
+  /**
+   * The filesystem's name as the mount table gives it (Linux `/proc/self/mountinfo`:
+   * `"ext4"`, `"fuse.sshfs"`, `"virtiofs"`, `"9p"`; macOS and the BSDs `mount`: `"apfs"`,
+   * `"nfs"`, `"smbfs"`), when the adapter could read it.
+   */
+  readonly typeName?: string;
+  /**
+   * macOS and the BSDs: whether the mount table flags the filesystem `local` (`MNT_LOCAL`),
+   * when the adapter could read it. Undefined elsewhere.
+   */
+  readonly local?: boolean;
+}
+
+/**
+ * What a liveness check found: `"dead"` only on positive proof (no such process, a zombie, a
+ * start time that differs: a reused PID), `"unknown"` when the process table could not be read
+ * (permissions, a sandbox without `/proc`, `hidepid`, ...). `detail` says why, for messages.
+ */
+export interface LivenessReport {
+  /** The verdict. */
+  readonly state: "alive" | "dead" | "unknown";
+  /** Why, when the verdict is `"dead"` or `"unknown"`. */
+  readonly detail?: string;
 }
 
 /** Handle returned by {@linkcode RuntimeAdapter.watch}. */
@@ -204,6 +231,11 @@ export interface RuntimeAdapter {
    * or moved (a watched file that did is watched no more) and `"change"` for content or
    * attributes. Best effort: a platform without file watching, or a path that cannot be
    * watched, returns `undefined` and callers poll.
+   *
+   * The watch may hold `path` open while it runs (macOS and the BSDs: libuv's kqueue backend
+   * opens the watched file), and closing it then closes that descriptor, which by POSIX drops
+   * every fcntl lock this process holds on the file. Callers must never watch a file this
+   * process may lock, except where `platform` is `"linux"` (inotify opens nothing).
    */
   watch(
     path: string,
@@ -213,17 +245,31 @@ export interface RuntimeAdapter {
   // ---- process facts ----
   /** This process's PID. */
   readonly pid: number;
-  /** This machine's host name. */
-  hostname(): string;
-  /** An identifier of the current boot (Linux: `/proc/sys/kernel/random/boot_id`), or undefined. */
+  /** This machine's host name, or undefined where it may not be read (Deno without `--allow-sys`). */
+  hostname(): string | undefined;
+  /**
+   * An identifier of the current boot (Linux: `/proc/sys/kernel/random/boot_id`), or undefined
+   * where the platform has none or it cannot be read.
+   */
   bootId(): string | undefined;
-  /** The identity of process `pid` (default: this process), or undefined if it does not exist. */
+  /**
+   * This process's PID namespace (Linux: the inode number of `/proc/self/ns/pid`), or
+   * undefined where the platform has none or it cannot be read. Two processes' PIDs can only
+   * be compared when their namespaces are the same (containers have their own).
+   */
+  pidNamespace(): string | undefined;
+  /**
+   * The identity of process `pid` (default: this process), or undefined if it provably does
+   * not exist. Where the start time cannot be read, it is left out.
+   */
   processIdentity(pid?: number): ProcessIdentity | undefined;
   /**
-   * Whether the process named by `identity` is still running. A zombie counts as dead; a
-   * live process whose start time differs from `identity.startTime` is a reused PID: dead.
+   * Whether the process named by `identity`, in this PID namespace, is still running:
+   * `"dead"` only on proof (no such process, a zombie, a live process whose start time differs
+   * from `identity.startTime`: a reused PID), `"unknown"` when that cannot be told. Never
+   * throws.
    */
-  isAlive(identity: ProcessIdentity): boolean;
+  liveness(identity: ProcessIdentity): LivenessReport;
   /**
    * Lets the process exit even while `timer` (as returned by `setTimeout`/`setInterval`) is
    * pending, so a background lease or health check never keeps a program alive.

@@ -22,8 +22,11 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import type { RuntimeAdapter } from "../runtime/types.ts";
-import { classifyFilesystem } from "../runtime/filesystem_kind.ts";
-import { MECHANISM_ENV, type MechanismOption } from "../lock/choose_mechanism.ts";
+import {
+  MECHANISM_ENV,
+  type MechanismChoice,
+  type MechanismOption,
+} from "../lock/choose_mechanism.ts";
 import type { Attempt } from "../lock/mechanism.ts";
 import type { Mechanism, OwnerRecord } from "../lock/owner.ts";
 import { activeTracer } from "./tracer.ts";
@@ -158,24 +161,26 @@ export class AcquireSpan extends OperationSpan {
 
   /**
    * Records the mechanism chosen for `dir`, and a fallback event when `"auto"` did not pick
-   * the kernel lock.
+   * the kernel lock (the choice says why).
    */
-  chose(rt: RuntimeAdapter, requested: MechanismOption, chosen: Mechanism, dir: string): void {
+  chose(
+    rt: RuntimeAdapter,
+    requested: MechanismOption,
+    choice: MechanismChoice,
+    dir: string,
+  ): void {
+    const chosen = choice.mechanism;
     this.mechanism = chosen;
     this.span.setAttributes({ [ATTR.requested]: requested, [ATTR.mechanism]: chosen });
-    if (requested !== "auto" || chosen === "kernel") return;
-    let reason: string;
-    if (rt.env(MECHANISM_ENV)) reason = `${MECHANISM_ENV}=${rt.env(MECHANISM_ENV)}`;
-    else if (rt.kernelLock.kind === "unsupported") {
-      reason = `${rt.runtime} ${rt.version} offers no kernel lock`;
-    } else {
-      let fs = "a network filesystem";
-      try {
-        fs = classifyFilesystem(rt.statfs(dir).type).name;
-      } catch { /* the name is only for the reader */ }
-      reason = `'${dir}' is on ${fs}`;
-    }
-    this.#fallback("kernel", "pidfile", reason);
+    if (requested !== "auto" || choice.fallback === undefined) return;
+    const reasons: Record<NonNullable<MechanismChoice["fallback"]>, string> = {
+      environment: `${MECHANISM_ENV}=${rt.env(MECHANISM_ENV)}`,
+      no_kernel_lock: `${rt.runtime} ${rt.version} offers no kernel lock`,
+      network_filesystem: `'${dir}' is on ${choice.filesystem.name}, a network filesystem`,
+      unknown_filesystem:
+        `holdfast cannot tell whether '${dir}' is local (${choice.filesystem.detail})`,
+    };
+    this.#fallback("kernel", chosen, reasons[choice.fallback]);
   }
 
   /** Counts one try and passes its result through. */

@@ -6,9 +6,13 @@ import { COMPILED, ROOT } from "../_support/runtimes.ts";
 
 // Runtime-specific code lives only behind the adapter interface, and in the CLI, a program
 // (not a library) that uses the node: built-ins both runtimes provide (parseArgs, spawn).
-const ADAPTER_DIRS = ["src/runtime/deno", "src/runtime/node", "src/runtime/sqlite", "src/cli"].map((
-  d,
-) => path.join(ROOT, d));
+const ADAPTER_DIRS = [
+  "src/runtime/deno",
+  "src/runtime/node",
+  "src/runtime/shared",
+  "src/runtime/sqlite",
+  "src/cli",
+].map((d) => path.join(ROOT, d));
 
 function sources(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

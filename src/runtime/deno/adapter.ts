@@ -2,16 +2,15 @@
  * The Deno implementation of {@linkcode RuntimeAdapter}, on Deno's own synchronous APIs
  * (about 1 us a call, where an async Deno op costs ~30 us).
  *
- * Where Deno has no API of its own it borrows the `node:` module Deno ships: `statfs`, file
- * descriptors (an `O_NOFOLLOW` open, `fchmod`, positioned reads and writes; see
- * `../node/descriptor_file.ts`), signal 0 for liveness off Linux, and `node:sqlite` for the fcntl
- * kernel lock (the one lock primitive Node processes can see; Deno's `FsFile.lock` is flock-style and
- * invisible to them).
+ * Where Deno has no API of its own it borrows the `node:` modules Deno ships: `statfs` and the
+ * mount table (`../shared/mount_table.ts`), file descriptors (an `O_NOFOLLOW` open, `fchmod`,
+ * positioned reads and writes; see `../node/descriptor_file.ts`), the process facts shared with
+ * the Node adapter (`../shared/process_facts.ts`: liveness, boot id, PID namespace, host name),
+ * and `node:sqlite` for the fcntl kernel lock (the one lock primitive Node processes can see;
+ * Deno's `FsFile.lock` is flock-style and invisible to them).
  *
  * @module
  */
-import * as nodeFs from "node:fs";
-import process from "node:process";
 import type {
   FileInfo,
   FsStats,
@@ -21,9 +20,17 @@ import type {
   Watcher,
 } from "../types.ts";
 import { hasCode, toFsError } from "../fs_error.ts";
-import { isFinishedState, parseProcStat } from "../proc_stat.ts";
 import { createSqliteFcntlLock } from "../sqlite/fcntl_lock.ts";
 import { openDescriptorFile, readFileNoFollow } from "../node/descriptor_file.ts";
+import { statfsWithName } from "../shared/mount_table.ts";
+import {
+  identityOf,
+  livenessOf,
+  readBootId,
+  readHostname,
+  readPidNamespace,
+  unrefTimer,
+} from "../shared/process_facts.ts";
 
 function info(s: Deno.FileInfo): FileInfo {
   return {
@@ -47,28 +54,8 @@ function wrap<T>(operation: string, path: string, fn: () => T): T {
   }
 }
 
-function readProcStat(pid: number) {
-  try {
-    return parseProcStat(Deno.readTextFileSync(`/proc/${pid}/stat`));
-  } catch {
-    return undefined;
-  }
-}
-
-function signalZero(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code === "EPERM";
-  }
-}
-
-let cachedBootId: string | undefined | null = null;
-
 /** Creates the Deno adapter. */
 export function createDenoAdapter(): RuntimeAdapter {
-  const isLinux = Deno.build.os === "linux";
   const isWindows = Deno.build.os === "windows";
   return {
     runtime: "deno",
@@ -130,8 +117,7 @@ export function createDenoAdapter(): RuntimeAdapter {
         dir.close();
       }
     },
-    statfs: (path): FsStats =>
-      wrap("statfs", path, () => ({ type: Number(nodeFs.statfsSync(path).type) })),
+    statfs: (path): FsStats => wrap("statfs", path, () => statfsWithName(path)),
     realPath: (path) => wrap("realpath", path, () => Deno.realPathSync(path)),
     cwd: () => Deno.cwd(),
     watch(
@@ -146,37 +132,12 @@ export function createDenoAdapter(): RuntimeAdapter {
     },
 
     pid: Deno.pid,
-    hostname: () => Deno.hostname(),
-    bootId(): string | undefined {
-      if (cachedBootId === null) {
-        try {
-          cachedBootId = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
-        } catch {
-          cachedBootId = undefined;
-        }
-      }
-      return cachedBootId;
-    },
-    processIdentity(pid: number = Deno.pid): ProcessIdentity | undefined {
-      if (isLinux) {
-        const stat = readProcStat(pid);
-        if (!stat || isFinishedState(stat.state)) return undefined;
-        return { pid, startTime: stat.startTime };
-      }
-      return signalZero(pid) ? { pid } : undefined;
-    },
-    isAlive(identity: ProcessIdentity): boolean {
-      if (!Number.isSafeInteger(identity.pid) || identity.pid <= 0) return false;
-      if (isLinux) {
-        const stat = readProcStat(identity.pid);
-        if (!stat || isFinishedState(stat.state)) return false;
-        return identity.startTime === undefined || identity.startTime === stat.startTime;
-      }
-      return signalZero(identity.pid);
-    },
-    unrefTimer(timer: unknown): void {
-      if (typeof timer === "number") Deno.unrefTimer(timer);
-    },
+    hostname: readHostname,
+    bootId: readBootId,
+    pidNamespace: readPidNamespace,
+    processIdentity: (pid: number = Deno.pid): ProcessIdentity | undefined => identityOf(pid),
+    liveness: livenessOf,
+    unrefTimer: (timer) => unrefTimer(timer, (id) => Deno.unrefTimer(id)),
     env(name: string): string | undefined {
       try {
         return Deno.env.get(name);

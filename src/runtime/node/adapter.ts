@@ -6,7 +6,6 @@
  * @module
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import process from "node:process";
 import type {
   FileInfo,
@@ -17,8 +16,16 @@ import type {
   Watcher,
 } from "../types.ts";
 import { hasCode, toFsError } from "../fs_error.ts";
-import { isFinishedState, parseProcStat } from "../proc_stat.ts";
 import { createSqliteFcntlLock } from "../sqlite/fcntl_lock.ts";
+import {
+  identityOf,
+  livenessOf,
+  readBootId,
+  readHostname,
+  readPidNamespace,
+  unrefTimer,
+} from "../shared/process_facts.ts";
+import { statfsWithName } from "../shared/mount_table.ts";
 import { info, openDescriptorFile, readFileNoFollow } from "./descriptor_file.ts";
 
 const C = fs.constants;
@@ -31,29 +38,8 @@ function wrap<T>(operation: string, path: string, fn: () => T): T {
   }
 }
 
-function readProcStat(pid: number) {
-  try {
-    return parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, "latin1"));
-  } catch {
-    return undefined;
-  }
-}
-
-function signalZero(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user.
-    return (error as { code?: string }).code === "EPERM";
-  }
-}
-
-let cachedBootId: string | undefined | null = null;
-
 /** Creates the Node adapter. */
 export function createNodeAdapter(): RuntimeAdapter {
-  const isLinux = process.platform === "linux";
   const bun = process.versions.bun;
   return {
     runtime: bun ? "bun" : "node",
@@ -110,8 +96,7 @@ export function createNodeAdapter(): RuntimeAdapter {
         fs.closeSync(fd);
       }
     },
-    statfs: (path): FsStats =>
-      wrap("statfs", path, () => ({ type: Number(fs.statfsSync(path).type) })),
+    statfs: (path): FsStats => wrap("statfs", path, () => statfsWithName(path)),
     realPath: (path) => wrap("realpath", path, () => fs.realpathSync.native(path)),
     cwd: () => process.cwd(),
     watch(
@@ -132,37 +117,12 @@ export function createNodeAdapter(): RuntimeAdapter {
     },
 
     pid: process.pid,
-    hostname: () => os.hostname(),
-    bootId(): string | undefined {
-      if (cachedBootId === null) {
-        try {
-          cachedBootId = fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-        } catch {
-          cachedBootId = undefined;
-        }
-      }
-      return cachedBootId;
-    },
-    processIdentity(pid: number = process.pid): ProcessIdentity | undefined {
-      if (isLinux) {
-        const stat = readProcStat(pid);
-        if (!stat || isFinishedState(stat.state)) return undefined;
-        return { pid, startTime: stat.startTime };
-      }
-      return signalZero(pid) ? { pid } : undefined;
-    },
-    isAlive(identity: ProcessIdentity): boolean {
-      if (!Number.isSafeInteger(identity.pid) || identity.pid <= 0) return false;
-      if (isLinux) {
-        const stat = readProcStat(identity.pid);
-        if (!stat || isFinishedState(stat.state)) return false;
-        return identity.startTime === undefined || identity.startTime === stat.startTime;
-      }
-      return signalZero(identity.pid);
-    },
-    unrefTimer(timer: unknown): void {
-      (timer as { unref?: () => void } | undefined)?.unref?.();
-    },
+    hostname: readHostname,
+    bootId: readBootId,
+    pidNamespace: readPidNamespace,
+    processIdentity: (pid: number = process.pid): ProcessIdentity | undefined => identityOf(pid),
+    liveness: livenessOf,
+    unrefTimer: (timer) => unrefTimer(timer),
     env(name: string): string | undefined {
       try {
         return process.env[name];

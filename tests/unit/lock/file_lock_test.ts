@@ -366,8 +366,11 @@ describe("pidfile claim debris", () => {
     });
     fs.renameSync(lockPath, `${lockPath}.${process.pid}.${live.nonce}.tmp`);
     fs.writeFileSync(path.join(dir, "unrelated.tmp"), "keep me");
-    // A writer killed right after creating its temp file leaves it empty.
-    fs.writeFileSync(`${lockPath}.${DEAD_PID}.cccccccccccccccccccccccc.tmp`, "");
+    // A writer killed right after creating its temp file leaves it empty: swept once it is
+    // older than 10 s (the PID in its name may be another host's, so it alone proves nothing).
+    const empty = `${lockPath}.${DEAD_PID}.cccccccccccccccccccccccc.tmp`;
+    fs.writeFileSync(empty, "");
+    fs.utimesSync(empty, (Date.now() - 60_000) / 1000, (Date.now() - 60_000) / 1000);
     const lock = await FileLock.acquire(resource, { mechanism: "pidfile" });
     await lock.release();
     const left = fs.readdirSync(dir).filter((f) =>

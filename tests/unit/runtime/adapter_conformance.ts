@@ -238,7 +238,7 @@ export function adapterConformance(name: string, adapter: RuntimeAdapter): void 
         if (isLinux) {
           assert.ok(Number.isSafeInteger(me.startTime), "start time from /proc on Linux");
         }
-        assert.equal(adapter.isAlive(me), true);
+        assert.equal(adapter.liveness(me).state, "alive");
       });
 
       it("a spawned child that exited is dead", async () => {
@@ -246,8 +246,8 @@ export function adapterConformance(name: string, adapter: RuntimeAdapter): void 
         const pid = child.pid!;
         const identity = adapter.processIdentity(pid) ?? { pid };
         assert.equal(await exited(child), 0);
-        assert.equal(adapter.isAlive(identity), false);
-        assert.equal(adapter.isAlive({ pid }), false);
+        assert.equal(adapter.liveness(identity).state, "dead");
+        assert.equal(adapter.liveness({ pid }).state, "dead");
         assert.equal(adapter.processIdentity(pid), undefined);
       });
 
@@ -255,13 +255,13 @@ export function adapterConformance(name: string, adapter: RuntimeAdapter): void 
         skip: !isLinux,
       }, () => {
         const me = adapter.processIdentity()!;
-        assert.equal(adapter.isAlive({ pid: me.pid, startTime: me.startTime! + 1 }), false);
-        assert.equal(adapter.isAlive({ pid: me.pid, startTime: me.startTime! }), true);
+        assert.equal(adapter.liveness({ pid: me.pid, startTime: me.startTime! + 1 }).state, "dead");
+        assert.equal(adapter.liveness({ pid: me.pid, startTime: me.startTime! }).state, "alive");
       });
 
       it("impossible pids are dead", () => {
         for (const pid of [0, -1, 2 ** 31, 1.5, Number.NaN]) {
-          assert.equal(adapter.isAlive({ pid }), false, `pid ${pid}`);
+          assert.equal(adapter.liveness({ pid }).state, "dead", `pid ${pid}`);
         }
       });
 
