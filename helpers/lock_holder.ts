@@ -7,8 +7,10 @@
  * Modes (`--mode`):
  * - `hold`: acquire `--resource` (waiting up to `--timeout` ms), hold for `--hold` ms (default:
  *   until killed), then leave as `--exit` says: `release` (default), `exit` (process.exit
- *   without releasing), `throw` (an uncaught exception), `hang` (stay until killed).
- * - `try`: one `tryAcquire`; prints `acquired` or `busy`, then releases.
+ *   without releasing), `end` (return without releasing, leaving the runtime to end the process
+ *   once nothing keeps it alive), `throw` (an uncaught exception), `hang` (stay until killed).
+ * - `try`: one `tryAcquire` (with `--wait <ms>`: an `acquire` waiting that long); prints
+ *   `acquired` or `busy` (with the timeout's message), then releases.
  * - `count`: `--increments` times, under the lock, read the JSON counter at `--resource`
  *   (`{"n": 0}`), add one, write it back (temp file + rename), release. With `--timestamps`,
  *   `done` also carries `acquiredAt` and `releasingAt`: for each increment, when the lock was
@@ -16,6 +18,8 @@
  *   sub-ms precision (`performance.timeOrigin + performance.now()`, comparable across
  *   processes).
  * - `primitive`: take the runtime adapter's bare kernel lock on `--resource`.
+ * - `inspect`: `FileLock.inspect` once; prints `inspected` with the state, the holder's pid, the
+ *   reason and whether the verdict is uncertain.
  *
  * @module
  */
@@ -39,6 +43,7 @@ const { values } = parseArgs({
     increments: { type: "string", default: "1" },
     "stale-after": { type: "string" },
     timestamps: { type: "boolean", default: false },
+    wait: { type: "string" },
   },
 });
 
@@ -88,6 +93,10 @@ async function hold(): Promise<void> {
     case "hang":
       await sleep(undefined);
       break;
+    case "end":
+      // Nothing of ours keeps the event loop alive now: a held lock must not either.
+      emit("ending");
+      break;
     default:
       await lock.release();
       emit("released");
@@ -95,6 +104,22 @@ async function hold(): Promise<void> {
 }
 
 async function tryOnce(): Promise<void> {
+  if (values.wait !== undefined) {
+    // --wait <ms>: wait up to that long (acquire), reporting a timeout as busy.
+    try {
+      const waited = await FileLock.acquire(resource!, {
+        ...options,
+        timeout: Number(values.wait),
+      });
+      emit("acquired", { token: waited.token, mechanism: waited.mechanism });
+      await waited.release();
+      emit("released");
+    } catch (error) {
+      if ((error as { code?: string }).code !== "LOCK_TIMEOUT") throw error;
+      emit("busy", { message: (error as Error).message });
+    }
+    return;
+  }
   const lock = await FileLock.tryAcquire(resource!, options);
   if (!lock) {
     emit("busy");
@@ -142,8 +167,25 @@ async function primitive(): Promise<void> {
   emit("released");
 }
 
+async function inspect(): Promise<void> {
+  const info = await FileLock.inspect(resource!, { mechanism: options.mechanism });
+  emit("inspected", {
+    state: info.state,
+    holderPid: info.holder?.pid,
+    reason: info.reason,
+    uncertain: info.uncertain === true,
+    mechanism: info.mechanism,
+  });
+}
+
 emit("ready", { runtime: runtime.runtime, version: runtime.version });
-const modes: Record<string, () => Promise<void>> = { hold, try: tryOnce, count, primitive };
+const modes: Record<string, () => Promise<void>> = {
+  hold,
+  try: tryOnce,
+  count,
+  primitive,
+  inspect,
+};
 const run = modes[values.mode!];
 if (!run) throw new Error(`unknown --mode '${values.mode}'`);
 await run();
