@@ -20,6 +20,9 @@ Options:
   --timeout <ms>     how long to wait for the lock; default: forever; 0: try once.
                      On timeout holdfast exits 75 (EX_TEMPFAIL) and names the holder.
   --mechanism <m>    auto (default), kernel or pidfile
+  --stale-after <ms> the lease this holder keeps with the pidfile mechanism (default 10000):
+                     recorded in the lock, renewed every quarter of it, and waited out by
+                     waiters that cannot check this process (other hosts, containers)
   --verbose          on error, print the detailed help
   -h, --help         print this help
 
@@ -53,6 +56,7 @@ export async function runCommand(args: string[], io: Output): Promise<number> {
       options: {
         timeout: { type: "string" },
         mechanism: { type: "string" },
+        "stale-after": { type: "string" },
         verbose: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -68,7 +72,12 @@ export async function runCommand(args: string[], io: Output): Promise<number> {
     if (command.length === 0) throw new UsageError("run needs a command after --", RUN_USAGE);
     const timeout = parseMs("timeout", values.timeout, RUN_USAGE) ?? Infinity;
     const mechanism = parseMechanism(values.mechanism, RUN_USAGE);
-    return await holdWhileRunning(resource, command, { timeout, mechanism }, io);
+    const staleAfter = parseMs("stale-after", values["stale-after"], RUN_USAGE);
+    return await holdWhileRunning(resource, command, {
+      timeout,
+      mechanism,
+      ...(staleAfter === undefined ? {} : { staleAfter }),
+    }, io);
   } catch (error) {
     return report(error, verbose, io, RUN_USAGE);
   }
@@ -77,7 +86,7 @@ export async function runCommand(args: string[], io: Output): Promise<number> {
 async function holdWhileRunning(
   resource: string,
   command: string[],
-  options: { timeout: number; mechanism: "auto" | "kernel" | "pidfile" },
+  options: { timeout: number; mechanism: "auto" | "kernel" | "pidfile"; staleAfter?: number },
   io: Output,
 ): Promise<number> {
   const waiting = new AbortController();

@@ -5,9 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { FileLock, type LockInfo } from "../lock/file_lock.ts";
-import { runtime } from "../runtime/current.ts";
-import { classifyFilesystem, type FilesystemKind } from "../runtime/filesystem_kind.ts";
-import { dirname } from "../util/path.ts";
+import type { FilesystemKind } from "../runtime/filesystem_kind.ts";
 import { EXIT, type Output, parseMechanism, report, UsageError } from "./common.ts";
 
 /** The help text of `holdfast status`. */
@@ -15,8 +13,10 @@ export const STATUS_USAGE = `Usage: holdfast status <resource> [options]
 
 Reports the lock on <resource> without taking it: free, held, stale (its holder is dead or
 its lease ran out; the next acquisition takes it at once) or invalid (the lock path holds
-something holdfast did not write); the holder (pid, host, runtime, since when); the
-mechanism; and the filesystem the lock lives on.
+something holdfast did not write); the holder (pid, host, runtime, since when, its lease);
+whether holdfast could tell that the holder lives (where it cannot, "held" is said with the
+reason: it is never called stale); the mechanism; and the filesystem the lock lives on,
+local, network or unknown (unknown is treated as network).
 
 Options:
   --json             print one JSON object instead of text
@@ -32,8 +32,10 @@ export interface StatusReport {
   readonly lockPath: string;
   readonly state: LockInfo["state"];
   readonly mechanism: LockInfo["mechanism"];
-  /** The filesystem of the lock's directory, when statfs can tell. */
+  /** The filesystem of the lock's directory: local, network, or unknown and why. */
   readonly filesystem?: FilesystemKind;
+  /** True when the holder may be dead but holdfast cannot tell (`reason` says why). */
+  readonly uncertain?: true;
   readonly holder?: {
     readonly pid: number;
     readonly hostname: string;
@@ -42,6 +44,8 @@ export interface StatusReport {
     /** When the holder was granted the lock (ISO 8601). */
     readonly since: string;
     readonly token: number;
+    /** The lease the holder keeps, in ms (pidfile; absent in records of holdfast 0.1.0). */
+    readonly lease?: number;
   };
   /** Why the lock is stale or invalid. */
   readonly reason?: string;
@@ -53,10 +57,7 @@ export async function statusOf(
   mechanism: "auto" | "kernel" | "pidfile" = "auto",
 ): Promise<StatusReport> {
   const info = await FileLock.inspect(resource, { mechanism });
-  let filesystem: FilesystemKind | undefined;
-  try {
-    filesystem = classifyFilesystem(runtime.statfs(dirname(info.lockPath)).type);
-  } catch { /* statfs is unavailable here: the report just omits it */ }
+  const filesystem = info.filesystem;
   const h = info.holder;
   return {
     resource,
@@ -73,10 +74,12 @@ export async function statusOf(
           version: h.version,
           since: h.acquiredAt,
           token: h.token,
+          ...(h.lease !== undefined && h.mechanism === "pidfile" ? { lease: h.lease } : {}),
         },
       }
       : {}),
     ...(info.reason ? { reason: info.reason } : {}),
+    ...(info.uncertain ? { uncertain: true as const } : {}),
   };
 }
 
@@ -89,17 +92,25 @@ function describe(report: StatusReport): string {
   if (report.holder) {
     const h = report.holder;
     const ago = (Date.now() - Date.parse(h.since)) / 1000;
+    const host = h.hostname === "" ? "an unnamed host" : `host '${h.hostname}'`;
     rows.push([
       "holder",
-      `pid ${h.pid} on host '${h.hostname}' (${h.runtime} ${h.version}), since ${h.since}` +
-      (Number.isFinite(ago) ? ` (${ago.toFixed(1)} s ago)` : ""),
+      `pid ${h.pid} on ${host} (${h.runtime} ${h.version}), since ${h.since}` +
+      (Number.isFinite(ago) ? ` (${ago.toFixed(1)} s ago)` : "") +
+      (h.lease !== undefined ? `, lease ${h.lease} ms` : ""),
     ]);
   }
+  if (report.uncertain) rows.push(["liveness", "cannot tell: treated as alive (never stale)"]);
   if (report.reason) rows.push(["reason", report.reason]);
   rows.push(["mechanism", report.mechanism]);
   if (report.filesystem) {
     const fs = report.filesystem;
-    rows.push(["filesystem", `${fs.name} (${fs.network ? "network" : "local"})`]);
+    const how = fs.locality === "unknown"
+      ? `unknown, treated as network: ${fs.detail}`
+      : fs.detail
+      ? `${fs.locality}: ${fs.detail}`
+      : fs.locality;
+    rows.push(["filesystem", `${fs.name} (${how})`]);
   }
   return rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join("\n");
 }
