@@ -48,11 +48,16 @@ export {
   DEFAULT_LOCK_TIMEOUT,
   JsonFileRepository,
   type JsonFileRepositoryOptions,
+  SHARED_DIR_MODE,
   STATE_DIR_MODE,
   STATE_FILE_NAME,
 } from "./src/repository/json_file_repository.ts";
 export type { StateRepository, StateUpdater } from "./src/repository/state_repository.ts";
-export { type Durability, STATE_FILE_MODE } from "./src/repository/atomic_write.ts";
+export {
+  type Durability,
+  SHARED_FILE_MODE,
+  STATE_FILE_MODE,
+} from "./src/repository/atomic_write.ts";
 export {
   RepositoryError,
   type RepositoryErrorInit,
@@ -60,6 +65,8 @@ export {
   StateDeleteError,
   StateDeserializeError,
   StateDirCreateError,
+  StateDirUntrustedError,
+  type StateDirUntrustedInit,
   StateInvalidNameError,
   StateLockError,
   StateLockLostError,
@@ -67,6 +74,7 @@ export {
   StateSerializeError,
   StateValidationError,
   StateWriteError,
+  type TrustedDirRole,
   type ValidationIssue,
 } from "./src/repository/errors.ts";
 export { isValidStateName, MAX_NAME_BYTES, stateNameProblem } from "./src/repository/names.ts";

@@ -10,8 +10,10 @@ import { hasCode } from "../runtime/fs_error.ts";
 import { join } from "../util/path.ts";
 import { RepositoryError, StateWriteError } from "./errors.ts";
 
-/** Permission bits of every file the repository creates. */
+/** Permission bits of every file the repository creates (unless it shares them with a group). */
 export const STATE_FILE_MODE = 0o600;
+/** Permission bits of the state and temporary files of a repository with `sharedGroup`. */
+export const SHARED_FILE_MODE = 0o660;
 
 /** `"fsync"`: data and rename reach stable storage before success. `"none"`: no fsync. */
 export type Durability = "fsync" | "none";
@@ -73,6 +75,8 @@ export interface AtomicWriteOptions {
    * What it throws is rethrown as is, after the temporary file is removed.
    */
   readonly fence: () => void;
+  /** Permission bits of the temporary file, and so of the target. @default {STATE_FILE_MODE} */
+  readonly mode?: number;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -89,7 +93,7 @@ function removeQuietly(rt: RuntimeAdapter, path: string): void {
  * Replaces `dir/fileName` by `data` atomically.
  *
  * The temporary file (`<fileName>.<pid>.<random>.tmp`) is created exclusively, without
- * following a symlink, with mode 0600 whatever the umask. A rename refused with EPERM, EACCES
+ * following a symlink, with mode `mode` (0600 by default) whatever the umask. A rename refused with EPERM, EACCES
  * or EBUSY is retried a few times (400 ms in all).
  *
  * Guarantees: on any failure before the rename, the temporary file is removed and the target
@@ -102,6 +106,7 @@ function removeQuietly(rt: RuntimeAdapter, path: string): void {
  */
 export async function atomicWrite(options: AtomicWriteOptions): Promise<void> {
   const { rt, dir, fileName, data, durability, stateName, fence } = options;
+  const mode = options.mode ?? STATE_FILE_MODE;
   const target = join(dir, fileName);
   const fail = (cause: unknown, committed = false) =>
     new StateWriteError({ stateName, path: target, cause, committed });
@@ -116,7 +121,7 @@ export async function atomicWrite(options: AtomicWriteOptions): Promise<void> {
         create: true,
         exclusive: true,
         noFollow: true,
-        mode: STATE_FILE_MODE,
+        mode,
       });
       break;
     } catch (error) {

@@ -383,3 +383,128 @@ export class StateLockLostError extends RepositoryError {
     });
   }
 }
+
+/** Where a directory checked by the trust rule sits: above `baseDir`, `baseDir`, or a state's. */
+export type TrustedDirRole = "ancestor" | "baseDir" | "state";
+
+/** What {@linkcode StateDirUntrustedError} is built from. */
+export interface StateDirUntrustedInit {
+  /** The directory that breaks the rule. */
+  path: string;
+  /** The state being used, if the call concerns one. */
+  stateName?: string;
+  /** Where the directory sits. */
+  role: TrustedDirRole;
+  /** The rule broken, as a phrase completing "it ...". */
+  rule: string;
+  /** What the Tip tells the reader to change. */
+  kind: "symlink" | "owner" | "mode";
+  /** The directory's owner (uid). */
+  ownerUid: number;
+  /** The directory's group (gid). */
+  ownerGid: number;
+  /** The directory's permission bits (`mode & 0o7777`). */
+  mode: number;
+  /** This process's uid, when known. */
+  processUid?: number;
+  /** The repository's `sharedGroup`, if set. */
+  sharedGroup?: number;
+}
+
+const ROLE_NAMES: Record<TrustedDirRole, string> = {
+  ancestor: "a parent of baseDir",
+  baseDir: "baseDir",
+  state: "a state directory",
+};
+
+function untrustedTip(init: StateDirUntrustedInit): string {
+  const at = `'${init.path}'`;
+  if (init.kind === "symlink") {
+    return `Remove the symlink ${at} (the repository then creates a real directory there)`;
+  }
+  if (init.kind === "owner") {
+    return `Use a directory you own, or have it handed over: chown ${
+      init.processUid ?? "$(id -u)"
+    } ${at}`;
+  }
+  const share = `or pass sharedGroup: ${init.ownerGid} if that group shares it on purpose`;
+  if ((init.mode & 0o002) !== 0) {
+    return init.role === "ancestor"
+      ? `Take write access from others (chmod o-w ${at}), or make it sticky like /tmp (chmod +t ${at})`
+      : `Take write access from others: chmod go-w ${at}`;
+  }
+  return `Take write access from the group (chmod g-w ${at}), ${share}`;
+}
+
+/**
+ * A directory the repository would keep state in, or one above it, is one that another user
+ * owns or can write, or is a symlink, so using it would let that user redirect or forge the
+ * state. Nothing was read or written. Code `STATE_DIR_UNTRUSTED`.
+ *
+ * The rule (as OpenSSH's StrictModes applies to a home directory): every directory from the
+ * root down to the state directory is a real directory, owned by this process's uid or by
+ * root, and not writable by its group or others; except that a parent of `baseDir` with the
+ * sticky bit (like `/tmp`) may be writable by all, and that with `sharedGroup` a directory of
+ * that group may be writable by the group and owned by one of its members.
+ */
+export class StateDirUntrustedError extends RepositoryError {
+  /** Stable code: `STATE_DIR_UNTRUSTED`. */
+  readonly code = "STATE_DIR_UNTRUSTED";
+  /** Where the refused directory sits: `"ancestor"` (above baseDir), `"baseDir"` or `"state"`. */
+  readonly role: TrustedDirRole;
+  /** The rule it breaks, e.g. `"is writable by others (mode 0777) and has no sticky bit"`. */
+  readonly rule: string;
+  /** The directory's owner (uid); for a symlink, the symlink's. */
+  readonly ownerUid: number;
+  /** The directory's group (gid). */
+  readonly ownerGid: number;
+  /** The directory's permission bits (`mode & 0o7777`). */
+  readonly mode: number;
+  /** Builds the error; the message, Tip and help text are derived from `init`. */
+  constructor(init: StateDirUntrustedInit) {
+    const mode = "0" + init.mode.toString(8).padStart(3, "0");
+    const facts = `owner uid ${init.ownerUid}, group ${init.ownerGid}, mode ${mode}`;
+    const what = init.stateName === undefined ? "" : ` for state '${init.stateName}'`;
+    super({
+      path: init.path,
+      ...(init.stateName === undefined ? {} : { stateName: init.stateName }),
+      message: `Refusing to use '${init.path}' (${
+        ROLE_NAMES[init.role]
+      })${what}: it ${init.rule} (${facts})`,
+      tip: untrustedTip(init),
+      help: [
+        `'${init.path}' (${ROLE_NAMES[init.role]}; ${facts}) ${init.rule}.`,
+        "Nothing was read or written.",
+        "",
+        "Why: a user who owns or can write a directory on the way to a state can swap the",
+        "state's directory for a symlink between the repository's checks and its writes, so",
+        "that this process writes its state (and sets modes) wherever that user chooses, or",
+        "replace the state file with data of their choosing for load() to return. A",
+        "predictable directory in a shared place (say /tmp/myapp, made 0777 by someone",
+        "else first) is the classic way in.",
+        "",
+        "The rule, as OpenSSH's StrictModes applies it: every directory from / down to the",
+        "state directory must be a real directory (a symlink the caller made in baseDir is",
+        "resolved once, first), owned by this process's uid or by root, and not writable by",
+        "its group or others. A parent of baseDir with the sticky bit (like /tmp, 1777) may",
+        "be writable by all. With the option sharedGroup: <gid>, a directory of that group",
+        "may be writable by the group and owned by another member (unless it sits in a",
+        "directory others can write); the repository then creates its directories 2770 and",
+        "its files 0660. Where this process's uid is unknown (Deno without",
+        "--allow-sys=uid), owners are not checked, only modes.",
+        "",
+        "To fix it, one of:",
+        `- chmod go-w '${init.path}' (or o-w and +t for a shared parent, like /tmp);`,
+        `- chown it to this user, or use a directory this user owns as baseDir;`,
+        "- if a group of services shares the state on purpose, give the directories that",
+        "  group and pass sharedGroup: <its gid>;",
+        "- for a symlink in place of a state directory, remove it.",
+      ].join("\n"),
+    });
+    this.role = init.role;
+    this.rule = init.rule;
+    this.ownerUid = init.ownerUid;
+    this.ownerGid = init.ownerGid;
+    this.mode = init.mode;
+  }
+}

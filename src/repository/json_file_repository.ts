@@ -4,20 +4,21 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "../runtime/types.ts";
+import type { FileInfo, MkdirOptions, RuntimeAdapter } from "../runtime/types.ts";
 import { runtime as defaultRuntime } from "../runtime/current.ts";
 import { hasCode } from "../runtime/fs_error.ts";
 import { InvalidArgumentError } from "../errors/invalid_argument.ts";
-import { join, resolve } from "../util/path.ts";
-import { FileLock } from "../lock/file_lock.ts";
+import { basename, dirname, join, resolve } from "../util/path.ts";
+import { FileLock, type LockOptions } from "../lock/file_lock.ts";
 import { checkMechanism, type MechanismOption } from "../lock/choose_mechanism.ts";
 import type { StateRepository, StateUpdater } from "./state_repository.ts";
-import { atomicWrite, type Durability } from "./atomic_write.ts";
+import { atomicWrite, type Durability, SHARED_FILE_MODE, STATE_FILE_MODE } from "./atomic_write.ts";
 import { decodeState, encodeState } from "./codec.ts";
 import {
   type RepositoryError,
   StateDeleteError,
   StateDirCreateError,
+  StateDirUntrustedError,
   StateLockError,
   StateLockLostError,
   StateReadError,
@@ -25,6 +26,12 @@ import {
   StateWriteError,
 } from "./errors.ts";
 import { hasTempFiles, sweepOrphans } from "./hygiene.ts";
+import {
+  assertTrusted,
+  assertTrustedChain,
+  lstatIfExists,
+  type TrustPolicy,
+} from "./trusted_dir.ts";
 import { assertStateName, isValidStateName } from "./names.ts";
 import { isStandardSchema, runSchema, type StandardSchemaV1 } from "./schema.ts";
 // Tracing hooks (src/tracing): spans only when an OpenTelemetry SDK records.
@@ -33,8 +40,10 @@ import type { Attributes } from "@opentelemetry/api";
 
 /** The name of the file holding a state inside its directory. */
 export const STATE_FILE_NAME = "state.json";
-/** Permission bits of every directory the repository creates. */
+/** Permission bits of every directory the repository creates (unless it shares them with a group). */
 export const STATE_DIR_MODE = 0o700;
+/** Permission bits of every directory a repository with `sharedGroup` creates: rwx for the group, setgid. */
+export const SHARED_DIR_MODE = 0o2770;
 /** Default of {@linkcode JsonFileRepositoryOptions.lockTimeout}, in ms. */
 export const DEFAULT_LOCK_TIMEOUT = 10_000;
 
@@ -42,7 +51,10 @@ export const DEFAULT_LOCK_TIMEOUT = 10_000;
 export interface JsonFileRepositoryOptions<T> {
   /**
    * The directory holding the states (created with mode 0700 on first write). A relative path
-   * is resolved against the working directory when the repository is constructed.
+   * is resolved against the working directory when the repository is constructed. Symlinks
+   * in it are resolved once, at first use, and the repository then keeps to the real
+   * directory. It, every directory above it and every state directory must pass the trust
+   * rule (see {@linkcode JsonFileRepository}), or calls fail with `STATE_DIR_UNTRUSTED`.
    */
   baseDir: string;
   /**
@@ -67,6 +79,17 @@ export interface JsonFileRepositoryOptions<T> {
   durability?: Durability;
   /** The lock mechanism (see {@linkcode FileLock}). @default {"auto"} */
   mechanism?: MechanismOption;
+  /**
+   * The group (a gid) trusted to share the states, for services of one group that share
+   * state on purpose. Directories of this group may then be writable by the group, and owned
+   * by another user (a member who created them) unless they sit in a directory others can
+   * write; directories writable by others stay refused. The repository creates its
+   * directories {@linkcode SHARED_DIR_MODE} (2770, setgid) in this group, and its state and
+   * temporary files 0660, so that the group's members can use them. Every member can then
+   * read, replace or redirect the states: trust the group as you would this user.
+   * An integer from 0 to 4294967294.
+   */
+  sharedGroup?: number;
   /** The runtime adapter to use; for tests and fault injection. Defaults to the current runtime's. */
   runtime?: RuntimeAdapter;
 }
@@ -87,7 +110,7 @@ function checkOptions<T>(options: JsonFileRepositoryOptions<T>): void {
       "Pass { baseDir: 'path/to/states' }",
     );
   }
-  const { baseDir, lockTimeout, durability, schema } = options;
+  const { baseDir, lockTimeout, durability, schema, sharedGroup } = options;
   if (typeof baseDir !== "string" || baseDir.length === 0 || baseDir.includes("\0")) {
     throw new InvalidArgumentError(
       "baseDir",
@@ -112,6 +135,17 @@ function checkOptions<T>(options: JsonFileRepositoryOptions<T>): void {
       'Use "fsync" (the default) unless losing recent writes on power loss is acceptable',
     );
   }
+  if (
+    sharedGroup !== undefined &&
+    (typeof sharedGroup !== "number" || !Number.isInteger(sharedGroup) || sharedGroup < 0 ||
+      sharedGroup >= 0xffff_ffff)
+  ) {
+    throw new InvalidArgumentError(
+      "sharedGroup",
+      `expected a group id (an integer from 0 to 4294967294), got ${JSON.stringify(sharedGroup)}`,
+      "Pass the numeric gid of the group sharing the states (e.g. from 'getent group <name>')",
+    );
+  }
   if (schema !== undefined && !isStandardSchema(schema)) {
     throw new InvalidArgumentError(
       "schema",
@@ -122,6 +156,12 @@ function checkOptions<T>(options: JsonFileRepositoryOptions<T>): void {
 }
 
 type Located = { readonly name: string; readonly dir: string; readonly path: string };
+/** baseDir as checked: its real path, and the lstat of it and of its parent then. */
+type Base = { readonly path: string; readonly info: FileInfo; readonly parent?: FileInfo };
+/** A state under the checked baseDir: its real paths, and what sits at its directory now. */
+type Placed = { readonly at: Located; readonly info: FileInfo | undefined };
+/** Wraps an OS error met while checking or creating `path` into the call's own error. */
+type Fail = (cause: unknown, path: string) => RepositoryError;
 
 const ABSENT = ["ENOENT", "ENOTDIR"];
 
@@ -140,9 +180,24 @@ const ABSENT = ["ENOENT", "ENOTDIR"];
  *   `committed: true`: only the final directory fsync or the lock release failed);
  * - a corrupt or schema-violating state file is never overwritten by `load` or `update`; they
  *   fail naming the file. `save`, an explicit full write, does replace it;
- * - directories are created 0700 and files 0600, whatever the umask; symlinks at the state
- *   or temporary path are never followed;
- * - state names are checked before any filesystem call.
+ * - directories are created 0700 and files 0600 (with `sharedGroup`: 2770 and 0660), whatever
+ *   the umask; symlinks at the state, temporary or state directory path are never followed;
+ * - state names are checked before any filesystem call;
+ * - no call reads or writes through a directory another user could tamper with (the trust
+ *   rule below): it fails with `STATE_DIR_UNTRUSTED` first, having changed nothing.
+ *
+ * The trust rule, after OpenSSH's StrictModes: every directory from the filesystem root down
+ * to a state's directory must be a real directory (symlinks in `baseDir` as given are
+ * resolved once, at first use, and the repository keeps to the real directory), owned by
+ * this process's uid or by root, and not writable by its group or others. A parent of
+ * `baseDir` with the sticky bit (like `/tmp`, 1777) may be writable by all; `baseDir` and the
+ * state directories may not. With `sharedGroup`, directories of that group may be writable by
+ * the group, and owned by another user unless they sit in a directory others can write. Where
+ * the uid cannot be known (Deno without `--allow-sys=uid`), owners are not checked, only
+ * modes; on Windows (ACLs, no POSIX modes) only symlinks are refused. The directories down to
+ * `baseDir` are checked once per instance (again if `baseDir` is found removed or replaced);
+ * a state's directory is looked at (one lstat) by every call that uses it, `load` included: a
+ * reader that followed a swapped directory would return a state of someone else's choosing.
  *
  * Reads (`load`, `exists`, `list`) take no lock: the atomic rename makes them consistent.
  *
@@ -154,17 +209,23 @@ const ABSENT = ["ENOENT", "ENOTDIR"];
  * ```
  */
 export class JsonFileRepository<T = unknown> implements StateRepository<T> {
-  /** The absolute directory holding the states. */
+  /** The absolute directory holding the states, as given (symlinks not resolved). */
   readonly baseDir: string;
   /** How long writes wait for a state's lock, in ms. */
   readonly lockTimeout: number;
   /** Whether writes fsync. */
   readonly durability: Durability;
+  /** The group trusted to share the states, if any (see the option). */
+  readonly sharedGroup?: number;
   readonly #rt: RuntimeAdapter;
   readonly #schema?: StandardSchemaV1<unknown, T>;
   readonly #mechanism: MechanismOption;
   /** States whose orphaned temporary files this instance has already swept. */
   readonly #swept = new Set<string>();
+  /** What directories are judged against; fixed at first use. */
+  #policy?: TrustPolicy;
+  /** baseDir, resolved and checked with every directory above it: once per instance. */
+  #base?: Base;
 
   /**
    * Creates a repository; touches nothing on disk until the first call.
@@ -179,10 +240,12 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
     this.lockTimeout = options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
     this.durability = options.durability ?? "fsync";
     if (options.schema) this.#schema = options.schema;
+    if (options.sharedGroup !== undefined) this.sharedGroup = options.sharedGroup;
   }
 
   /**
-   * The path of the file holding state `name` (which need not exist).
+   * The path of the file holding state `name` (which need not exist), under `baseDir` as
+   * given. Touches nothing on disk.
    *
    * @throws {StateInvalidNameError} `STATE_INVALID_NAME`.
    */
@@ -194,6 +257,8 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * The state stored under `name` (the schema's output, if a schema is set), or `undefined`.
    *
    * @throws {StateInvalidNameError} `STATE_INVALID_NAME`.
+   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED`: a directory on the way breaks the
+   *   trust rule (nothing was read).
    * @throws {StateCorruptedError} `STATE_CORRUPTED`: the file is empty, not UTF-8 or not JSON.
    * @throws {StateDeserializeError} `STATE_DESERIALIZE_FAILED`: JSON this process cannot decode.
    * @throws {StateValidationError} `STATE_VALIDATION_FAILED`: the stored state fails the schema.
@@ -204,7 +269,12 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
     return this.#traced(
       "holdfast.load",
       name,
-      async () => await this.#read(this.#locate(name)),
+      async () => {
+        const at = this.#locate(name);
+        const placed = this.#place(at, readFailure(at.name));
+        if (!placed?.info?.isDirectory) return undefined;
+        return await this.#read(placed.at);
+      },
       (state) => state === undefined ? "absent" : "ok",
     );
   }
@@ -213,17 +283,20 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * Whether something is stored under `name` (`load` may still find it corrupt).
    *
    * @throws {StateInvalidNameError} `STATE_INVALID_NAME`.
+   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED`.
    * @throws {StateReadError} `STATE_READ_FAILED`.
    */
   exists(name: string): Promise<boolean> {
     try {
       const at = this.#locate(name);
+      const placed = this.#place(at, readFailure(at.name));
+      if (!placed?.info?.isDirectory) return Promise.resolve(false);
       try {
-        this.#rt.lstat(at.path);
+        this.#rt.lstat(placed.at.path);
         return Promise.resolve(true);
       } catch (error) {
         if (hasCode(error, ...ABSENT)) return Promise.resolve(false);
-        throw new StateReadError({ stateName: at.name, path: at.path, cause: error });
+        throw new StateReadError({ stateName: at.name, path: placed.at.path, cause: error });
       }
     } catch (error) {
       return Promise.reject(error);
@@ -238,6 +311,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * @throws {StateInvalidNameError} `STATE_INVALID_NAME`.
    * @throws {StateValidationError} `STATE_VALIDATION_FAILED` (nothing written).
    * @throws {StateSerializeError} `STATE_SERIALIZE_FAILED` (nothing written).
+   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED` (nothing written or created).
    * @throws {StateDirCreateError} `STATE_DIR_CREATE_FAILED`.
    * @throws {StateLockError} `STATE_LOCK_FAILED`: the lock was not obtained in `lockTimeout`
    *   (`holderPid` names the holder when known) or could not be taken or released.
@@ -251,8 +325,8 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
   async #save(name: string, state: T): Promise<void> {
     const at = this.#locate(name);
     const data = await this.#encode(at, state);
-    this.#ensureDir(at);
-    await this.#locked(at, (lock) => this.#write(at, data, lock));
+    const real = this.#ensureDir(at);
+    await this.#locked(real, (lock) => this.#write(real, data, lock));
   }
 
   /**
@@ -264,7 +338,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * @throws {StateCorruptedError | StateDeserializeError | StateValidationError | StateReadError}
    *   when the current state cannot be read: a corrupt file is never overwritten by `update`.
    * @throws {StateValidationError | StateSerializeError} when the new state is rejected.
-   * @throws {StateDirCreateError | StateLockError | StateLockLostError | StateWriteError}
+   * @throws {StateDirUntrustedError | StateDirCreateError | StateLockError | StateLockLostError | StateWriteError}
    *   as {@linkcode JsonFileRepository.save}.
    */
   update(name: string, fn: StateUpdater<T>): Promise<T> {
@@ -280,11 +354,11 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
         "Pass (current) => next",
       );
     }
-    this.#ensureDir(at);
-    return await this.#locked(at, async (lock) => {
-      const current = await this.#read(at);
+    const real = this.#ensureDir(at);
+    return await this.#locked(real, async (lock) => {
+      const current = await this.#read(real);
       const next = await fn(current);
-      await this.#write(at, await this.#encode(at, next), lock);
+      await this.#write(real, await this.#encode(real, next), lock);
       return next;
     });
   }
@@ -294,6 +368,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * ignores them). Idempotent: a missing state is not an error.
    *
    * @throws {StateInvalidNameError} `STATE_INVALID_NAME`.
+   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED` (nothing removed).
    * @throws {StateLockError} `STATE_LOCK_FAILED`.
    * @throws {StateLockLostError} `STATE_LOCK_LOST`: the lock was lost before the unlink.
    * @throws {StateDeleteError} `STATE_DELETE_FAILED`; `committed` is true if the file was
@@ -305,39 +380,34 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
 
   async #delete(name: string): Promise<void> {
     const at = this.#locate(name);
-    let info;
-    try {
-      info = this.#rt.lstat(at.dir);
-    } catch (error) {
-      if (hasCode(error, ...ABSENT)) return;
-      throw new StateDeleteError({ stateName: at.name, path: at.path, cause: error });
-    }
-    if (!info.isDirectory) {
+    const placed = this.#place(
+      at,
+      (cause, path) => new StateDeleteError({ stateName: at.name, path, cause }),
+    );
+    if (placed?.info === undefined) return;
+    const real = placed.at;
+    if (!placed.info.isDirectory) {
       throw new StateDeleteError({
         stateName: at.name,
-        path: at.path,
-        cause: new Error(
-          `'${at.dir}' is ${
-            info.isSymlink ? "a symlink, which the repository never follows" : "not a directory"
-          }`,
-        ),
+        path: real.path,
+        cause: new Error(`'${real.dir}' is not a directory`),
       });
     }
-    await this.#locked(at, (lock) => {
-      this.#fence(at, lock, true);
+    await this.#locked(real, (lock) => {
+      this.#fence(real, lock, true);
       try {
-        this.#rt.unlink(at.path);
+        this.#rt.unlink(real.path);
       } catch (error) {
         if (hasCode(error, "ENOENT")) return Promise.resolve();
-        throw new StateDeleteError({ stateName: at.name, path: at.path, cause: error });
+        throw new StateDeleteError({ stateName: at.name, path: real.path, cause: error });
       }
       if (this.durability === "fsync") {
         try {
-          this.#rt.syncDir(at.dir);
+          this.#rt.syncDir(real.dir);
         } catch (error) {
           throw new StateDeleteError({
             stateName: at.name,
-            path: at.path,
+            path: real.path,
             cause: error,
             committed: true,
           });
@@ -349,16 +419,23 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
 
   /**
    * The names of the stored states, sorted. Entries of `baseDir` that are not valid state
-   * names, and state directories without a state file (deleted states), are ignored.
+   * names, symlinks, and state directories without a state file (deleted states), are ignored.
    *
+   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED` if `baseDir` or a directory above
+   *   it breaks the trust rule.
    * @throws {StateReadError} `STATE_READ_FAILED` if `baseDir` cannot be listed.
    */
   list(): Promise<string[]> {
     try {
+      const base = this.#checkedBase(false, readFailure());
+      if (base === undefined) return Promise.resolve([]);
       const names: string[] = [];
-      for (const entry of this.#entries()) {
-        const path = join(this.baseDir, entry, STATE_FILE_NAME);
+      for (const entry of this.#entries(base.path)) {
+        const dir = join(base.path, entry);
+        const path = join(dir, STATE_FILE_NAME);
         try {
+          // Not through a symlink in place of a state directory: load() refuses those.
+          if (!this.#rt.lstat(dir).isDirectory) continue;
           this.#rt.lstat(path);
           names.push(entry);
         } catch (error) {
@@ -383,6 +460,8 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    * lock (first `save`, `update` or `delete` of the name), so `clean()` is only needed to
    * sweep states this process does not write.
    *
+   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED` if `baseDir`, a directory above it
+   *   or a state directory breaks the trust rule (nothing removed from that one on).
    * @throws {StateReadError} `STATE_READ_FAILED` if a directory cannot be listed.
    * @throws {StateLockError} `STATE_LOCK_FAILED` if a lock cannot be tried.
    * @throws {StateDeleteError} `STATE_DELETE_FAILED` if an orphan cannot be removed.
@@ -390,21 +469,21 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
   async clean(): Promise<CleanReport> {
     const removed: string[] = [];
     const busy: string[] = [];
-    for (const entry of this.#entries().sort()) {
-      const at = this.#locate(entry);
+    const base = this.#checkedBase(false, readFailure());
+    if (base === undefined) return { removed, busy };
+    for (const entry of this.#entries(base.path).sort()) {
+      const placed = this.#place(this.#locate(entry), readFailure(entry));
+      if (!placed?.info?.isDirectory) continue;
+      const at = placed.at;
       try {
-        const info = this.#rt.lstat(at.dir);
-        if (!info.isDirectory || !hasTempFiles(this.#rt, at.dir, STATE_FILE_NAME)) continue;
+        if (!hasTempFiles(this.#rt, at.dir, STATE_FILE_NAME)) continue;
       } catch (error) {
         if (hasCode(error, ...ABSENT)) continue;
         throw new StateReadError({ stateName: entry, path: at.dir, cause: error });
       }
       let lock: FileLock | undefined;
       try {
-        lock = await FileLock.tryAcquire(at.path, {
-          mechanism: this.#mechanism,
-          runtime: this.#rt,
-        });
+        lock = await FileLock.tryAcquire(at.path, this.#lockOptions());
       } catch (error) {
         throw lockError(at, error);
       }
@@ -426,7 +505,6 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
 
   // ---- internals ----
 
-  /** The attributes of a traced call on state `name` (which may be invalid). */
   /**
    * Runs `body` inside the span `span` (made active, so the lock's spans become its children)
    * when an OpenTelemetry SDK records; otherwise just runs it.
@@ -441,6 +519,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
     return tracer ? traced(tracer, span, this.#spanAttributes(name), body, outcomeOf) : body();
   }
 
+  /** The attributes of a traced call on state `name` (which may be invalid). */
   #spanAttributes(name: string): Attributes {
     return {
       [ATTR.state]: String(name),
@@ -448,22 +527,220 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
     };
   }
 
+  /** State `name` under `baseDir` as given: checks the name, touches nothing. */
   #locate(name: string): Located {
     assertStateName(name, this.baseDir);
     const dir = join(this.baseDir, name);
     return { name, dir, path: join(dir, STATE_FILE_NAME) };
   }
 
-  /** Valid state names among the entries of `baseDir` (none if it does not exist). */
-  #entries(): string[] {
+  /** Valid state names among the entries of the checked base directory `base`. */
+  #entries(base: string): string[] {
     let entries: string[];
     try {
-      entries = this.#rt.readDir(this.baseDir);
+      entries = this.#rt.readDir(base);
     } catch (error) {
       if (hasCode(error, ...ABSENT)) return [];
-      throw new StateReadError({ path: this.baseDir, cause: error });
+      throw new StateReadError({ path: base, cause: error });
     }
     return entries.filter((entry) => isValidStateName(entry));
+  }
+
+  /** What directories are judged against: this process's uid, asked once, and `sharedGroup`. */
+  #trustPolicy(): TrustPolicy {
+    if (this.#policy === undefined) {
+      const posix = this.#rt.platform !== "windows";
+      this.#policy = {
+        uid: posix ? this.#rt.uid() : undefined,
+        posix,
+        ...(this.sharedGroup === undefined ? {} : { sharedGroup: this.sharedGroup }),
+      };
+    }
+    return this.#policy;
+  }
+
+  /** How the repository's own directories are made: 0700, or 2770 in the shared group. */
+  #mkdirOptions(): MkdirOptions {
+    return this.sharedGroup === undefined
+      ? { mode: STATE_DIR_MODE }
+      : { mode: SHARED_DIR_MODE, gid: this.sharedGroup };
+  }
+
+  /** The options of every lock the repository takes (one place, for both call sites). */
+  #lockOptions(): LockOptions {
+    // TODO(issue 11, item 7): pass `sharedGroup: this.sharedGroup` here once FileLock accepts
+    // it (FileLock.acquire(path, { sharedGroup })), so that a state's lock files are made for
+    // the group as its state files are. Until then they are 0600, and only the member that
+    // first locked a state (or root) can take its lock again.
+    return { mechanism: this.#mechanism, runtime: this.#rt };
+  }
+
+  /**
+   * `baseDir`, resolved to its real path and checked with every directory above it by the
+   * trust rule: once per instance. With `recheck` (a state directory is missing, so baseDir
+   * may have been removed and made again by someone else), an lstat confirms it is the
+   * directory checked before, or it is resolved and checked again. With `create`, the
+   * missing directories down to baseDir are made (0700, or 2770 in the shared group) and
+   * checked in turn; without, `undefined` when baseDir does not exist (once the directories
+   * above it that do exist have passed the rule).
+   *
+   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED`, before anything is created below
+   *   the directory it names.
+   * @throws whatever `fail` makes of an OS error.
+   */
+  #checkedBase(create: boolean, fail: Fail, stateName?: string, recheck = false): Base | undefined {
+    const rt = this.#rt;
+    const policy = this.#trustPolicy();
+    const known = this.#base;
+    if (known !== undefined) {
+      if (!recheck) return known;
+      let now;
+      try {
+        now = lstatIfExists(rt, known.path);
+      } catch (error) {
+        throw fail(error, known.path);
+      }
+      if (now?.isDirectory && now.dev === known.info.dev && now.ino === known.info.ino) {
+        assertTrusted(known.path, now, "baseDir", policy, known.parent, stateName);
+        return known;
+      }
+      this.#base = undefined; // removed or replaced since: resolved and checked again
+    }
+    // The longest part of baseDir that exists, without symlinks; the rest is to be made.
+    let existing = this.baseDir;
+    const missing: string[] = [];
+    let real: string;
+    for (;;) {
+      try {
+        real = rt.realPath(existing);
+        break;
+      } catch (error) {
+        const parent = dirname(existing);
+        if (!hasCode(error, "ENOENT") || parent === existing) {
+          if (!create && hasCode(error, ...ABSENT)) return undefined;
+          throw fail(error, existing);
+        }
+        missing.unshift(basename(existing));
+        existing = parent;
+      }
+    }
+    let checked: { info: FileInfo; parent: FileInfo | undefined };
+    try {
+      checked = assertTrustedChain(
+        rt,
+        real,
+        missing.length === 0 ? "baseDir" : "ancestor",
+        policy,
+        stateName,
+      );
+    } catch (error) {
+      if (error instanceof StateDirUntrustedError) throw error;
+      if (!create && hasCode(error, ...ABSENT)) return undefined;
+      throw fail(error, real);
+    }
+    // A missing baseDir holds nothing to read, but one under a directory that breaks the rule
+    // is refused all the same: whoever can write there may make it at any time.
+    if (missing.length > 0 && !create) return undefined;
+    let { info, parent } = checked;
+    let path = real;
+    for (const [i, name] of missing.entries()) {
+      path = join(path, name);
+      try {
+        rt.mkdir(path, this.#mkdirOptions());
+      } catch (error) {
+        // Made meanwhile by someone else: judged below like any other.
+        if (!hasCode(error, "EEXIST")) throw fail(error, path);
+      }
+      let made;
+      try {
+        made = rt.lstat(path);
+      } catch (error) {
+        throw fail(error, path);
+      }
+      if (!made.isDirectory && !made.isSymlink) {
+        throw fail(new Error(`'${path}' is not a directory`), path);
+      }
+      const role = i === missing.length - 1 ? "baseDir" : "ancestor";
+      assertTrusted(path, made, role, policy, info, stateName);
+      parent = info;
+      info = made;
+    }
+    const base: Base = parent === undefined ? { path, info } : { path, info, parent };
+    this.#base = base;
+    return base;
+  }
+
+  /**
+   * State `at` as it really is: its directory under the checked baseDir, and what sits there
+   * now (one lstat; `info` undefined when nothing does). A symlink there, or a directory that
+   * breaks the trust rule, is refused. `undefined` when baseDir does not exist.
+   *
+   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED`.
+   * @throws whatever `fail` makes of an OS error.
+   */
+  #place(at: Located, fail: Fail): Placed | undefined {
+    const base = this.#checkedBase(false, fail, at.name);
+    if (base === undefined) return undefined;
+    const dir = join(base.path, at.name);
+    const real = { name: at.name, dir, path: join(dir, STATE_FILE_NAME) };
+    let info;
+    try {
+      info = lstatIfExists(this.#rt, dir);
+    } catch (error) {
+      throw fail(error, dir);
+    }
+    if (info !== undefined && (info.isDirectory || info.isSymlink)) {
+      assertTrusted(dir, info, "state", this.#trustPolicy(), base.info, at.name);
+    }
+    return { at: real, info };
+  }
+
+  /**
+   * Makes sure the state's directory exists as a trusted real directory (made 0700, or 2770
+   * in the shared group), creating baseDir too if need be, and returns the state's real paths.
+   *
+   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED`.
+   * @throws {StateDirCreateError} `STATE_DIR_CREATE_FAILED`.
+   */
+  #ensureDir(at: Located): Located {
+    const rt = this.#rt;
+    const fail: Fail = (cause, path) =>
+      new StateDirCreateError({ stateName: at.name, path, cause });
+    const notADirectory = (path: string) =>
+      new StateDirCreateError({
+        stateName: at.name,
+        path,
+        reason: "a file that is not a directory sits there",
+      });
+    const placed = this.#place(at, fail);
+    if (placed?.info?.isDirectory) return placed.at;
+    if (placed?.info !== undefined) throw notADirectory(placed.at.dir);
+    const base = this.#checkedBase(true, fail, at.name, true)!;
+    const dir = join(base.path, at.name);
+    let made = true;
+    try {
+      rt.mkdir(dir, this.#mkdirOptions());
+    } catch (error) {
+      // EEXIST: another writer made it first; it is judged below like any other.
+      if (!hasCode(error, "EEXIST")) throw fail(error, dir);
+      made = false;
+    }
+    let info;
+    try {
+      info = rt.lstat(dir);
+    } catch (error) {
+      throw fail(error, dir);
+    }
+    if (!info.isDirectory && !info.isSymlink) throw notADirectory(dir);
+    assertTrusted(dir, info, "state", this.#trustPolicy(), base.info, at.name);
+    if (made && this.durability === "fsync") {
+      try {
+        rt.syncDir(base.path);
+      } catch (error) {
+        throw fail(error, dir);
+      }
+    }
+    return { name: at.name, dir, path: join(dir, STATE_FILE_NAME) };
   }
 
   async #read(at: Located): Promise<T | undefined> {
@@ -504,50 +781,6 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
     return encodeState(state, { stateName: at.name, path: at.path });
   }
 
-  /** Makes sure the state's directory exists as a real directory (0700). */
-  #ensureDir(at: Located): void {
-    const rt = this.#rt;
-    const check = (): boolean => {
-      let info;
-      try {
-        info = rt.lstat(at.dir);
-      } catch (error) {
-        if (hasCode(error, "ENOENT")) return false;
-        throw new StateDirCreateError({ stateName: at.name, path: at.dir, cause: error });
-      }
-      if (info.isDirectory) return true;
-      throw new StateDirCreateError({
-        stateName: at.name,
-        path: at.dir,
-        reason: info.isSymlink
-          ? "a symlink sits there, and the repository never follows one"
-          : "a file that is not a directory sits there",
-      });
-    };
-    if (check()) return;
-    try {
-      rt.mkdir(this.baseDir, { recursive: true, mode: STATE_DIR_MODE });
-    } catch (error) {
-      throw new StateDirCreateError({ stateName: at.name, path: this.baseDir, cause: error });
-    }
-    try {
-      rt.mkdir(at.dir, { mode: STATE_DIR_MODE });
-    } catch (error) {
-      // EEXIST: another writer created it first; it must still be a real directory.
-      if (!hasCode(error, "EEXIST") || !check()) {
-        throw new StateDirCreateError({ stateName: at.name, path: at.dir, cause: error });
-      }
-      return;
-    }
-    if (this.durability === "fsync") {
-      try {
-        rt.syncDir(this.baseDir);
-      } catch (error) {
-        throw new StateDirCreateError({ stateName: at.name, path: at.dir, cause: error });
-      }
-    }
-  }
-
   /**
    * Runs `body` holding the state's lock, after sweeping the state's orphans if this instance
    * has not yet; releases the lock on every path out.
@@ -555,11 +788,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
   async #locked<R>(at: Located, body: (lock: FileLock) => Promise<R>): Promise<R> {
     let lock: FileLock;
     try {
-      lock = await FileLock.acquire(at.path, {
-        timeout: this.lockTimeout,
-        mechanism: this.#mechanism,
-        runtime: this.#rt,
-      });
+      lock = await FileLock.acquire(at.path, { ...this.#lockOptions(), timeout: this.lockTimeout });
     } catch (error) {
       throw lockError(at, error);
     }
@@ -613,8 +842,15 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
       durability: this.durability,
       stateName: at.name,
       fence: () => this.#fence(at, lock),
+      mode: this.sharedGroup === undefined ? STATE_FILE_MODE : SHARED_FILE_MODE,
     });
   }
+}
+
+/** Read calls turn an OS error met on the way into `STATE_READ_FAILED`. */
+function readFailure(stateName?: string): Fail {
+  return (cause, path) =>
+    new StateReadError({ ...(stateName === undefined ? {} : { stateName }), path, cause });
 }
 
 function lockError(at: Located, error: unknown): RepositoryError {

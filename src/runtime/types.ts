@@ -57,6 +57,13 @@ export interface FileInfo {
   readonly dev: number;
   /** Hard link count, 1 where the platform cannot tell. */
   readonly nlink: number;
+  /**
+   * The owner's user id. 0 where the platform has no POSIX owners (Windows; Node reports 0
+   * there as well), so it means nothing there: check {@linkcode RuntimeAdapter.uid} first.
+   */
+  readonly uid: number;
+  /** The owner's group id; 0 where the platform has no POSIX owners (Windows). */
+  readonly gid: number;
 }
 
 /** An open file. Closing twice is harmless. */
@@ -77,9 +84,21 @@ export interface FileHandle {
 
 /** Options for {@linkcode RuntimeAdapter.mkdir}. */
 export interface MkdirOptions {
-  /** Permission bits, applied exactly whatever the umask (to the last component). */
+  /**
+   * Permission bits (setgid and sticky included), applied exactly whatever the umask to every
+   * directory the call creates, and to no other. Default 0o700. Ignored on Windows.
+   */
   mode?: number;
-  /** Create missing parents; an existing directory is then not an error. */
+  /**
+   * The group every directory the call creates is given (fchown), e.g. a group whose members
+   * share it. Default: the system's choice (the process's group, or the parent's under
+   * setgid). Ignored on Windows. A group the process may not give fails with `EPERM`.
+   */
+  gid?: number;
+  /**
+   * Create missing parents; an existing directory (or symlink to one) is then not an error,
+   * and keeps its mode and group.
+   */
   recursive?: boolean;
 }
 
@@ -194,7 +213,19 @@ export interface RuntimeAdapter {
   link(from: string, to: string): void;
   /** Removes a file. @throws {FsError} */
   unlink(path: string): void;
-  /** Creates a directory. @throws {FsError} */
+  /**
+   * Creates a directory (and with `recursive` its missing parents), setting `mode` and `gid`
+   * on each directory it creates without ever following a symlink: through a descriptor of
+   * the new directory opened with O_DIRECTORY|O_NOFOLLOW, once an lstat of the path and an
+   * fstat of that descriptor agree that it is the same real directory, owned by this
+   * process's uid (when {@linkcode RuntimeAdapter.uid} knows it). If anything else took the
+   * new directory's place meanwhile, the call fails and changes no other file's mode or
+   * group. On Windows, a plain mkdir (no modes).
+   *
+   * @throws {FsError} `EEXIST` when the path exists (without `recursive`), or when what sits
+   *   at a directory just created is not that directory; `ELOOP` when a symlink took its
+   *   place; `EPERM` when `gid` may not be given; the OS's code otherwise.
+   */
   mkdir(path: string, options?: MkdirOptions): void;
   /** Names in a directory, without `.` and `..`. @throws {FsError} */
   readDir(path: string): string[];
@@ -245,6 +276,13 @@ export interface RuntimeAdapter {
   // ---- process facts ----
   /** This process's PID. */
   readonly pid: number;
+  /**
+   * This process's effective user id, the owner of what it creates; `undefined` where it
+   * cannot be known: on Windows (no POSIX owners), and under Deno without the `sys`
+   * permission for `uid` (`--allow-sys=uid`, or `-A`), which is queried, never prompted for.
+   * Never throws.
+   */
+  uid(): number | undefined;
   /** This machine's host name, or undefined where it may not be read (Deno without `--allow-sys`). */
   hostname(): string | undefined;
   /**

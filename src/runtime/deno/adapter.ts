@@ -21,7 +21,7 @@ import type {
 } from "../types.ts";
 import { hasCode, toFsError } from "../fs_error.ts";
 import { createSqliteFcntlLock } from "../sqlite/fcntl_lock.ts";
-import { openDescriptorFile, readFileNoFollow } from "../node/descriptor_file.ts";
+import { makeDirectory, openDescriptorFile, readFileNoFollow } from "../node/descriptor_file.ts";
 import { statfsWithName } from "../shared/mount_table.ts";
 import {
   identityOf,
@@ -43,6 +43,9 @@ function info(s: Deno.FileInfo): FileInfo {
     ino: s.ino ?? 0,
     dev: s.dev ?? 0,
     nlink: s.nlink ?? 1,
+    // null on Windows, which has no POSIX owners.
+    uid: s.uid ?? 0,
+    gid: s.gid ?? 0,
   };
 }
 
@@ -51,6 +54,23 @@ function wrap<T>(operation: string, path: string, fn: () => T): T {
     return fn();
   } catch (error) {
     throw toFsError(error, operation, path);
+  }
+}
+
+/**
+ * This process's uid, where Deno may tell it: the `sys` permission for `uid` is queried first,
+ * so that a program run without it is never prompted. Deno.uid() is the real uid, which is
+ * the effective one unless the deno binary itself is setuid.
+ */
+function uid(): number | undefined {
+  if (Deno.build.os === "windows") return undefined;
+  try {
+    if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state !== "granted") {
+      return undefined;
+    }
+    return Deno.uid() ?? undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -70,18 +90,8 @@ export function createDenoAdapter(): RuntimeAdapter {
     link: (from, to) => wrap("link", to, () => Deno.linkSync(from, to)),
     unlink: (path) => wrap("unlink", path, () => Deno.removeSync(path)),
     mkdir(path: string, options: MkdirOptions = {}): void {
-      wrap("mkdir", path, () => {
-        const mode = options.mode ?? 0o700;
-        let existed = false;
-        if (options.recursive) {
-          try {
-            existed = Deno.statSync(path).isDirectory;
-          } catch { /* missing: create below */ }
-        }
-        if (existed) return;
-        Deno.mkdirSync(path, { mode, recursive: options.recursive ?? false });
-        if (!isWindows) Deno.chmodSync(path, mode);
-      });
+      // Deno.chmodSync works by path only: node:fs has the no-follow descriptor and fchmod.
+      makeDirectory(path, options, uid());
     },
     readDir: (path) => wrap("readdir", path, () => [...Deno.readDirSync(path)].map((e) => e.name)),
     stat: (path) => wrap("stat", path, () => info(Deno.statSync(path))),
@@ -132,6 +142,7 @@ export function createDenoAdapter(): RuntimeAdapter {
     },
 
     pid: Deno.pid,
+    uid,
     hostname: readHostname,
     bootId: readBootId,
     pidNamespace: readPidNamespace,

@@ -26,7 +26,7 @@ import {
   unrefTimer,
 } from "../shared/process_facts.ts";
 import { statfsWithName } from "../shared/mount_table.ts";
-import { info, openDescriptorFile, readFileNoFollow } from "./descriptor_file.ts";
+import { info, makeDirectory, openDescriptorFile, readFileNoFollow } from "./descriptor_file.ts";
 
 const C = fs.constants;
 
@@ -52,14 +52,8 @@ export function createNodeAdapter(): RuntimeAdapter {
     link: (from, to) => wrap("link", to, () => fs.linkSync(from, to)),
     unlink: (path) => wrap("unlink", path, () => fs.unlinkSync(path)),
     mkdir(path: string, options: MkdirOptions = {}): void {
-      wrap("mkdir", path, () => {
-        const mode = options.mode ?? 0o700;
-        const created = fs.mkdirSync(path, { mode, recursive: options.recursive ?? false });
-        // With recursive, undefined means the directory already existed: leave its mode alone.
-        if ((created !== undefined || !options.recursive) && process.platform !== "win32") {
-          fs.chmodSync(path, mode);
-        }
-      });
+      // Modes are set through a no-follow descriptor of each new directory, never by path.
+      makeDirectory(path, options, process.geteuid?.());
     },
     readDir: (path) => wrap("readdir", path, () => fs.readdirSync(path)),
     stat: (path) => wrap("stat", path, () => info(fs.statSync(path))),
@@ -117,6 +111,8 @@ export function createNodeAdapter(): RuntimeAdapter {
     },
 
     pid: process.pid,
+    // process.geteuid is missing on Windows.
+    uid: () => process.geteuid?.(),
     hostname: readHostname,
     bootId: readBootId,
     pidNamespace: readPidNamespace,

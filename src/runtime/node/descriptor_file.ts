@@ -8,8 +8,9 @@
  * @module
  */
 import * as fs from "node:fs";
-import type { FileHandle, FileInfo, OpenOptions } from "../types.ts";
-import { toFsError } from "../fs_error.ts";
+import nodePath from "node:path";
+import type { FileHandle, FileInfo, MkdirOptions, OpenOptions } from "../types.ts";
+import { FsError, toFsError } from "../fs_error.ts";
 
 const C = fs.constants;
 const isWindows = fs.constants.O_NOFOLLOW === undefined;
@@ -26,6 +27,8 @@ export function info(s: fs.Stats): FileInfo {
     ino: s.ino,
     dev: s.dev,
     nlink: s.nlink,
+    uid: s.uid,
+    gid: s.gid,
   };
 }
 
@@ -144,4 +147,107 @@ export function readFileNoFollow(path: string): Uint8Array {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Sets `mode` (and `gid`) on the directory just created at `path`, never by path: through a
+ * descriptor opened with O_DIRECTORY|O_NOFOLLOW, once an lstat of `path` and an fstat of the
+ * descriptor agree that it is one real directory, owned by `euid` when known. (The lstat is
+ * what makes this hold under Deno, whose `node:fs` open follows a final symlink despite
+ * O_NOFOLLOW unless run with every permission.) A chmod by path, between the mkdir and it,
+ * would follow a symlink that replaced the new directory and change the mode of whatever
+ * that symlink points to.
+ *
+ * @throws {FsError} `ELOOP` (a symlink took the directory's place), `EEXIST` (something else
+ *   did), `EPERM` (`gid` may not be given), or the OS's code.
+ */
+function pinDirectory(path: string, mode: number, gid: number | undefined, euid?: number): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+  } catch (error) {
+    const failure = toFsError(error, "mkdir", path);
+    // Linux answers ENOTDIR for a symlink under O_DIRECTORY|O_NOFOLLOW: name what is there.
+    let symlink = false;
+    try {
+      symlink = failure.code === "ENOTDIR" && fs.lstatSync(path).isSymbolicLink();
+    } catch { /* gone again: report the open's error */ }
+    throw symlink ? new FsError("ELOOP", "mkdir", path, error) : failure;
+  }
+  try {
+    const opened = fs.fstatSync(fd);
+    const there = fs.lstatSync(path, { throwIfNoEntry: false });
+    if (there?.isSymbolicLink()) {
+      throw new FsError(
+        "ELOOP",
+        "mkdir",
+        path,
+        new Error("a symlink took the new directory's place"),
+      );
+    }
+    if (
+      !there?.isDirectory() || !opened.isDirectory() || there.ino !== opened.ino ||
+      there.dev !== opened.dev || (euid !== undefined && opened.uid !== euid)
+    ) {
+      throw new FsError(
+        "EEXIST",
+        "mkdir",
+        path,
+        new Error("the new directory was replaced by another before its mode was set"),
+      );
+    }
+    // chown clears setgid for non-root callers: the group first, then the mode.
+    if (gid !== undefined && opened.gid !== gid) fs.fchownSync(fd, -1, gid);
+    fs.fchmodSync(fd, mode);
+  } catch (error) {
+    throw toFsError(error, "mkdir", path);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Creates the directory `path` as `RuntimeAdapter.mkdir` says, for both adapters:
+ * `node:fs` is the one API of both runtimes with O_DIRECTORY|O_NOFOLLOW, `fchmod` and
+ * `fchown`. With `recursive`, each missing parent is created the same way, from the top down;
+ * an existing one (or a symlink to a directory) is left as it is.
+ *
+ * @param euid the process's effective uid, which every directory created must be owned by;
+ *   `undefined` skips that comparison.
+ * @throws {FsError} as `RuntimeAdapter.mkdir` says. On failure a directory this call created
+ *   may remain, with a mode no wider than `mode`.
+ */
+export function makeDirectory(path: string, options: MkdirOptions, euid?: number): void {
+  const mode = options.mode ?? 0o700;
+  if (isWindows) {
+    try {
+      fs.mkdirSync(path, { mode, recursive: options.recursive ?? false });
+    } catch (error) {
+      throw toFsError(error, "mkdir", path);
+    }
+    return;
+  }
+  for (let tries = 0;; tries++) {
+    try {
+      // The umask only narrows this mode; pinDirectory then sets it exactly.
+      fs.mkdirSync(path, { mode: mode & 0o777 });
+      break;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const parent = nodePath.dirname(path);
+      if (options.recursive && code === "ENOENT" && parent !== path && tries < 2) {
+        makeDirectory(parent, options, euid);
+        continue; // the parent exists now: create `path` again
+      }
+      if (options.recursive && code === "EEXIST") {
+        let existing: fs.Stats | undefined;
+        try {
+          existing = fs.statSync(path);
+        } catch { /* a dangling symlink: EEXIST below */ }
+        if (existing?.isDirectory()) return; // not created by this call: left alone
+      }
+      throw toFsError(error, "mkdir", path);
+    }
+  }
+  pinDirectory(path, mode, options.gid, euid);
 }

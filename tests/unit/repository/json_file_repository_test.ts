@@ -453,15 +453,21 @@ describe(
       assert.equal(await repo.load("s"), 2);
     });
 
-    it("a symlink in place of a state directory is refused", async () => {
+    it("a symlink in place of a state directory is refused as untrusted", async () => {
       const baseDir = freshDir();
       const repo = repoAt(baseDir);
       await repo.save("real", 1);
       const elsewhere = fs.mkdtempSync(path.join(root, "elsewhere-"));
       fs.symlinkSync(elsewhere, path.join(baseDir, "linked"));
-      await assert.rejects(repo.save("linked", 1), { code: "STATE_DIR_CREATE_FAILED" });
-      await assert.rejects(repo.delete("linked"), { code: "STATE_DELETE_FAILED" });
+      for (const call of [() => repo.save("linked", 1), () => repo.delete("linked")]) {
+        await assert.rejects(call, (e) => !!assertRepositoryError(e, "STATE_DIR_UNTRUSTED"));
+      }
       assert.deepEqual(fs.readdirSync(elsewhere), []);
+      // A file there is no directory at all, as before.
+      fs.writeFileSync(path.join(baseDir, "file"), "");
+      await assert.rejects(repo.save("file", 1), { code: "STATE_DIR_CREATE_FAILED" });
+      await assert.rejects(repo.delete("file"), { code: "STATE_DELETE_FAILED" });
+      assert.equal(await repo.load("file"), undefined);
     });
   },
 );

@@ -229,6 +229,130 @@ export function adapterConformance(name: string, adapter: RuntimeAdapter): void 
       });
     });
 
+    describe(
+      "owners and directory creation",
+      { skip: isWindows && "no POSIX owners or modes" },
+      () => {
+        const isRoot = process.geteuid?.() === 0;
+        const modeOf = (p: string) => fs.lstatSync(p).mode & 0o7777;
+
+        it("stat, lstat and fstat report the owner's uid and gid", () => {
+          fs.writeFileSync(at("owned"), "");
+          fs.mkdirSync(at("owned-dir"));
+          fs.symlinkSync(at("owned"), at("owned-link"));
+          if (isRoot) fs.chownSync(at("owned-dir"), 65534, 65534);
+          for (const p of [at("owned"), at("owned-dir"), at("owned-link")]) {
+            const real = fs.statSync(p);
+            assert.equal(adapter.stat(p).uid, real.uid, p);
+            assert.equal(adapter.stat(p).gid, real.gid, p);
+            const own = fs.lstatSync(p);
+            assert.equal(adapter.lstat(p).uid, own.uid, p);
+            assert.equal(adapter.lstat(p).gid, own.gid, p);
+            assert.equal(adapter.lstatIfExists?.(p)?.uid, own.uid, p);
+          }
+          if (isRoot) assert.equal(adapter.stat(at("owned-dir")).uid, 65534);
+          const file = adapter.open(at("owned"), { read: true });
+          assert.equal(file.stat().uid, fs.statSync(at("owned")).uid);
+          assert.equal(file.stat().gid, fs.statSync(at("owned")).gid);
+          file.close();
+        });
+
+        it("uid() is this process's effective uid", () => {
+          assert.equal(typeof adapter.uid, "function");
+          assert.equal(adapter.uid(), process.geteuid?.());
+        });
+
+        it("recursive mkdir gives the mode to every directory it creates, and only to those", () => {
+          fs.mkdirSync(at("kept"));
+          fs.chmodSync(at("kept"), 0o755);
+          withUmask(0o077, () => adapter.mkdir(at("kept/a/b/c"), { mode: 0o750, recursive: true }));
+          assert.equal(modeOf(at("kept")), 0o755, "an existing parent is left alone");
+          for (const p of ["kept/a", "kept/a/b", "kept/a/b/c"]) {
+            assert.equal(modeOf(at(p)).toString(8), "750", p);
+          }
+          // An existing directory is not an error with recursive, and keeps its mode.
+          fs.chmodSync(at("kept/a/b/c"), 0o700);
+          adapter.mkdir(at("kept/a/b/c"), { mode: 0o750, recursive: true });
+          assert.equal(modeOf(at("kept/a/b/c")), 0o700);
+        });
+
+        it("mkdir sets setgid and the group asked for, exactly, whatever the umask", () => {
+          // As root any group will do; otherwise this process's own group.
+          const gid = isRoot ? 65534 : process.getegid!();
+          withUmask(0o077, () => {
+            adapter.mkdir(at("shared"), { mode: 0o2770, gid });
+            adapter.mkdir(at("shared-deep/x"), { mode: 0o2770, gid, recursive: true });
+          });
+          for (const p of ["shared", "shared-deep", "shared-deep/x"]) {
+            assert.equal(modeOf(at(p)).toString(8), "2770", p);
+            assert.equal(fs.statSync(at(p)).gid, gid, p);
+          }
+        });
+
+        it("mkdir never sets the mode of a file a symlink swapped in for the new directory points to", async () => {
+          // A hostile process replaces each new directory by a symlink to `target`, racing the
+          // step that sets the directory's mode: by path, that step would chmod `target`.
+          const target = at("race-target");
+          fs.writeFileSync(target, "");
+          fs.chmodSync(target, 0o644);
+          // A symlink already there: EEXIST, and its target untouched.
+          fs.symlinkSync(target, at("pointer"));
+          assertFsError(() => adapter.mkdir(at("pointer"), { mode: 0o700 }), "EEXIST");
+          assert.equal(modeOf(target), 0o644);
+          const racy = at("racy");
+          const swapper = spawnScript(CURRENT, "tests/_support/dir_swapper.ts", [
+            racy,
+            target,
+            "4000",
+          ]);
+          const output: string[] = [];
+          swapper.stdout!.setEncoding("utf8").on("data", (chunk: string) => output.push(chunk));
+          try {
+            await new Promise<void>((resolve, reject) => {
+              swapper.stdout!.once("data", () => resolve());
+              swapper.once("error", reject);
+            });
+            const started = Date.now();
+            let rounds = 0;
+            let created = 0;
+            let contested = 0;
+            while (Date.now() - started < 2500) {
+              rounds++;
+              try {
+                adapter.mkdir(racy, { mode: 0o700 });
+                created++;
+                // What mkdir left is a real directory with its mode, or already swapped away.
+                const now = fs.lstatSync(racy, { throwIfNoEntry: false });
+                if (now?.isDirectory()) assert.equal(now.mode & 0o7777, 0o700);
+                else contested++;
+              } catch (error) {
+                assert.ok(error instanceof FsError, `a typed error, got ${error}`);
+                contested++;
+              }
+              try {
+                fs.rmdirSync(racy);
+              } catch {
+                try {
+                  fs.unlinkSync(racy);
+                } catch { /* gone already */ }
+              }
+              assert.equal(
+                modeOf(target),
+                0o644,
+                `the symlink's target was chmodded (round ${rounds})`,
+              );
+              if (rounds % 64 === 0) await new Promise((r) => setImmediate(r));
+            }
+            assert.ok(created > 0, "some directories were created");
+            assert.ok(contested > 0, "the swapper got in the way at least once");
+          } finally {
+            swapper.kill("SIGKILL");
+            await exited(swapper);
+          }
+        });
+      },
+    );
+
     describe("process facts", () => {
       it("reports its own pid and process alive", () => {
         assert.equal(adapter.pid, process.pid);
