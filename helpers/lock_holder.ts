@@ -44,6 +44,7 @@ const { values } = parseArgs({
     "stale-after": { type: "string" },
     timestamps: { type: "boolean", default: false },
     wait: { type: "string" },
+    "shared-group": { type: "string" },
   },
 });
 
@@ -63,6 +64,7 @@ const options = {
   mechanism: values.mechanism as MechanismOption,
   timeout: Number(values.timeout),
   ...(values["stale-after"] ? { staleAfter: Number(values["stale-after"]) } : {}),
+  ...(values["shared-group"] ? { sharedGroup: Number(values["shared-group"]) } : {}),
   onCompromised: (error: Error) => emit("compromised", { message: error.message }),
 };
 

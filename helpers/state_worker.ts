@@ -20,6 +20,7 @@
  *   acknowledged append is present exactly once. Used by scripts/chaos.ts.
  *
  * Every mode prints `ready` first; a failure prints `error` with the code and exits 1.
+ * `--shared-group <gid>` makes the repository a group-shared one (`sharedGroup`).
  *
  * @module
  */
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     durability: { type: "string", default: "fsync" },
     until: { type: "string" },
     tag: { type: "string", default: "w" },
+    "shared-group": { type: "string" },
   },
 });
 
@@ -56,6 +58,7 @@ const repo = new JsonFileRepository<Record<string, unknown>>({
   lockTimeout: 60_000,
   mechanism: values.mechanism as MechanismOption,
   durability: values.durability === "none" ? "none" : "fsync",
+  ...(values["shared-group"] ? { sharedGroup: Number(values["shared-group"]) } : {}),
 });
 
 async function update(): Promise<void> {

@@ -86,6 +86,14 @@ export interface LockOptions {
    * (pidfile). Errors thrown by the callback are swallowed: it can never crash the process.
    */
   onCompromised?: (error: LockCompromisedError) => void;
+  /**
+   * A group id whose members share this lock: the lock files are then created 0660 in that
+   * group (instead of 0600), so that processes of other users in the group can take the lock
+   * too. The directory must let them create files (for the repository's directories, see its
+   * own `sharedGroup`). This process must be a member of the group (else `LOCK_CREATE_FAILED`,
+   * `EPERM`).
+   */
+  sharedGroup?: number;
   /** The runtime adapter to use; for tests and fault injection. Defaults to the current runtime's. */
   runtime?: RuntimeAdapter;
 }
@@ -198,7 +206,17 @@ function prepare(resource: unknown, options: LockOptions, probe?: AcquireSpan): 
   const rt = options.runtime ?? defaultRuntime;
   const requested = checkMechanism(options.mechanism ?? "auto", "option 'mechanism'");
   const staleAfter = checkNumber("staleAfter", options.staleAfter, DEFAULT_STALE_AFTER, 100);
-  const files = lockFilesFor(path);
+  const group = options.sharedGroup;
+  if (
+    group !== undefined && (!Number.isSafeInteger(group) || group < 0 || group >= 0xffff_ffff)
+  ) {
+    throw new InvalidArgumentError(
+      "sharedGroup",
+      `expected a group id (an integer from 0 to 4294967294), got ${JSON.stringify(group)}`,
+      "Pass the numeric id of the group whose members share the lock (see `getent group`)",
+    );
+  }
+  const files = lockFilesFor(path, group);
   let realDir: string;
   try {
     realDir = realDirOf(rt, files.dir);

@@ -20,7 +20,6 @@ import {
 } from "./errors.ts";
 import {
   claimTempPath,
-  FILE_MODE,
   readOwnerThrough,
   readRecordFile,
   type RecordRead,
@@ -51,7 +50,7 @@ const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EXDEV", "EMLINK"]
 function createPlaceholder(ctx: LockContext): void {
   const { rt, files } = ctx;
   const temp = claimTempPath(files, rt.pid, nextNonce());
-  rt.open(temp, { write: true, create: true, exclusive: true, noFollow: true, mode: FILE_MODE })
+  rt.open(temp, { write: true, create: true, exclusive: true, noFollow: true, ...files.create })
     .close();
   try {
     rt.link(temp, files.lockPath);
@@ -70,7 +69,7 @@ function createPlaceholder(ctx: LockContext): void {
         create: true,
         exclusive: true,
         noFollow: true,
-        mode: FILE_MODE,
+        ...files.create,
       });
     } catch (createError) {
       if (hasCode(createError, "EEXIST")) return;

@@ -26,8 +26,10 @@ import {
   type OwnerRecord,
 } from "./owner.ts";
 
-/** Permission bits of every file holdfast creates. */
+/** Permission bits of every lock file holdfast creates. */
 export const FILE_MODE = 0o600;
+/** Permission bits of the lock files of a lock shared with a group (`sharedGroup`). */
+export const SHARED_FILE_MODE = 0o660;
 
 /** The paths belonging to one lock. */
 export interface LockFiles {
@@ -41,10 +43,15 @@ export interface LockFiles {
   readonly dir: string;
   /** The lock file's name inside `dir`. */
   readonly name: string;
+  /** How every file of the lock is created: its mode and, when shared, its group. */
+  readonly create: { readonly mode: number; readonly gid?: number };
 }
 
-/** The paths of the lock guarding `resource`. */
-export function lockFilesFor(resource: string): LockFiles {
+/**
+ * The paths of the lock guarding `resource`, whose files are created 0600, or 0660 in group
+ * `sharedGroup` for a lock shared with the members of that group.
+ */
+export function lockFilesFor(resource: string, sharedGroup?: number): LockFiles {
   const lockPath = resource + ".lock";
   return {
     resource,
@@ -53,6 +60,9 @@ export function lockFilesFor(resource: string): LockFiles {
     breakPath: lockPath + ".break",
     dir: dirname(lockPath),
     name: basename(lockPath),
+    create: sharedGroup === undefined
+      ? { mode: FILE_MODE }
+      : { mode: SHARED_FILE_MODE, gid: sharedGroup },
   };
 }
 
@@ -257,7 +267,7 @@ export function replaceOwnerFile(
   files: LockFiles,
   make: (previousToken: number) => OwnerRecord,
 ): OwnerRecord {
-  const file = openOwnerFile(rt, files.ownerPath);
+  const file = openOwnerFile(rt, files);
   try {
     return rewriteOwner(file, make);
   } finally {
@@ -276,7 +286,7 @@ export function replaceOwnerFileKeepingOpen(
   files: LockFiles,
   make: (previousToken: number) => OwnerRecord,
 ): { record: OwnerRecord; file: FileHandle } {
-  const file = openOwnerFile(rt, files.ownerPath);
+  const file = openOwnerFile(rt, files);
   try {
     return { record: rewriteOwner(file, make), file };
   } catch (error) {
@@ -348,13 +358,14 @@ export function readOwnerThrough(
  * is missing: the file outlives every grant, so after the first the create flag and the
  * chmod that pins the mode would be two wasted system calls per acquisition.
  */
-function openOwnerFile(rt: RuntimeAdapter, path: string) {
+function openOwnerFile(rt: RuntimeAdapter, files: LockFiles) {
+  const path = files.ownerPath;
   try {
     return rt.open(path, { read: true, write: true, noFollow: true });
   } catch (error) {
     if (!hasCode(error, "ENOENT")) throw error;
   }
-  return rt.open(path, { read: true, write: true, create: true, noFollow: true, mode: FILE_MODE });
+  return rt.open(path, { read: true, write: true, create: true, noFollow: true, ...files.create });
 }
 
 /** Removes `path`, ignoring a file that is already gone. @throws {FsError} */

@@ -29,7 +29,6 @@ import {
   breakerPath,
   breakerTarget,
   claimTempPath,
-  FILE_MODE,
   isClaimDebris,
   lastToken,
   readRecordFile,
@@ -133,7 +132,7 @@ function writeTemp(ctx: LockContext, record: OwnerRecord): string {
     create: true,
     exclusive: true,
     noFollow: true,
-    mode: FILE_MODE,
+    ...ctx.files.create,
   });
   try {
     file.write(encodeOwnerRecord(record));

@@ -17,7 +17,7 @@
  * @module
  */
 import type { RuntimeAdapter } from "../runtime/types.ts";
-import { claimTempPath, FILE_MODE, type LockFiles } from "./lock_files.ts";
+import { claimTempPath, type LockFiles } from "./lock_files.ts";
 import { nextNonce } from "./owner.ts";
 
 /** How long a measured offset between the local and the server's clock is reused, in ms. */
@@ -46,7 +46,7 @@ function probe(rt: RuntimeAdapter, files: LockFiles): number | undefined {
       create: true,
       exclusive: true,
       noFollow: true,
-      mode: FILE_MODE,
+      ...files.create,
     });
     try {
       mtimeMs = file.stat().mtimeMs;

@@ -566,13 +566,14 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
       : { mode: SHARED_DIR_MODE, gid: this.sharedGroup };
   }
 
-  /** The options of every lock the repository takes (one place, for both call sites). */
+  /**
+   * The options of every lock the repository takes (one place, for both call sites): with
+   * `sharedGroup`, the lock files are made for the group as the state files are.
+   */
   #lockOptions(): LockOptions {
-    // TODO(issue 11, item 7): pass `sharedGroup: this.sharedGroup` here once FileLock accepts
-    // it (FileLock.acquire(path, { sharedGroup })), so that a state's lock files are made for
-    // the group as its state files are. Until then they are 0600, and only the member that
-    // first locked a state (or root) can take its lock again.
-    return { mechanism: this.#mechanism, runtime: this.#rt };
+    return this.sharedGroup === undefined
+      ? { mechanism: this.#mechanism, runtime: this.#rt }
+      : { mechanism: this.#mechanism, runtime: this.#rt, sharedGroup: this.sharedGroup };
   }
 
   /**

@@ -35,6 +35,12 @@ export interface OpenOptions {
    * process umask, so a file meant to be 0600 is never 0644 nor 0400.
    */
   mode?: number;
+  /**
+   * With `create`: the group a created file is given (fchown of the new descriptor), e.g. a
+   * group whose members share it. Default: the system's choice. Ignored on Windows. A group
+   * the process may not give fails with `EPERM`.
+   */
+  gid?: number;
 }
 
 /** What `stat`/`lstat` report, reduced to the fields holdfast relies on. */

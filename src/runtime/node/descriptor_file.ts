@@ -106,17 +106,52 @@ class DescriptorFile implements FileHandle {
 }
 
 /**
+ * Fails with `ELOOP` unless `fd` (just opened at `path`) is the file now at `path` and `path` is
+ * not a symlink: for runtimes whose open may follow a final symlink despite `O_NOFOLLOW` (Deno,
+ * unless it runs with every permission, opens the path it resolved for its permission check).
+ * The descriptor is closed before the throw.
+ */
+function assertNotFollowed(fd: number, path: string): void {
+  let same = false;
+  try {
+    const opened = fs.fstatSync(fd);
+    const there = fs.lstatSync(path);
+    same = !there.isSymbolicLink() && there.ino === opened.ino && there.dev === opened.dev;
+  } catch { /* gone or unreadable: not provably the file opened */ }
+  if (same) return;
+  try {
+    fs.closeSync(fd);
+  } catch { /* the refusal is what matters */ }
+  throw new FsError("ELOOP", "open", path, new Error("a symlink sits at the path (not followed)"));
+}
+
+/**
  * Opens `path` as {@linkcode OpenOptions} says; a created file gets exactly `options.mode`
  * whatever the umask (fchmod on the new descriptor).
  *
+ * @param verifyNoFollow check after the open that `noFollow` held (an `fstat` and an `lstat`),
+ *   for a runtime whose `O_NOFOLLOW` cannot be trusted (see `assertNotFollowed`).
  * @throws {FsError} with the OS code (`ELOOP` for a symlink under `noFollow`, `EEXIST`, ...).
  */
-export function openDescriptorFile(path: string, options: OpenOptions): FileHandle {
+export function openDescriptorFile(
+  path: string,
+  options: OpenOptions,
+  verifyNoFollow = false,
+): FileHandle {
   let fd: number;
   try {
     fd = fs.openSync(path, flagsOf(options), options.mode ?? 0o600);
   } catch (error) {
     throw toFsError(error, "open", path);
+  }
+  if (verifyNoFollow && options.noFollow && !isWindows) assertNotFollowed(fd, path);
+  if (options.create && options.gid !== undefined && !isWindows) {
+    try {
+      if (fs.fstatSync(fd).gid !== options.gid) fs.fchownSync(fd, -1, options.gid);
+    } catch (error) {
+      fs.closeSync(fd);
+      throw toFsError(error, "chown", path);
+    }
   }
   if (options.create && options.mode !== undefined && !isWindows) {
     // The umask trims the creation mode; fchmod sets exactly what was asked.
@@ -132,14 +167,18 @@ export function openDescriptorFile(path: string, options: OpenOptions): FileHand
   return new DescriptorFile(fd, path);
 }
 
-/** Reads a whole file without following a symlink at `path`. @throws {FsError} */
-export function readFileNoFollow(path: string): Uint8Array {
+/**
+ * Reads a whole file without following a symlink at `path` (`verifyNoFollow`: as for
+ * {@linkcode openDescriptorFile}). @throws {FsError}
+ */
+export function readFileNoFollow(path: string, verifyNoFollow = false): Uint8Array {
   let fd: number;
   try {
     fd = fs.openSync(path, C.O_RDONLY | (C.O_NOFOLLOW ?? 0));
   } catch (error) {
     throw toFsError(error, "read", path);
   }
+  if (verifyNoFollow && !isWindows) assertNotFollowed(fd, path);
   try {
     return fs.readFileSync(fd);
   } catch (error) {
