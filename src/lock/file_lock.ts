@@ -9,6 +9,7 @@ import { runtime as defaultRuntime } from "../runtime/current.ts";
 import { hasCode } from "../runtime/fs_error.ts";
 import { InvalidArgumentError } from "../errors/invalid_argument.ts";
 import { isAbsolute, join } from "../util/path.ts";
+import { setLongTimeout } from "../util/long_timeout.ts";
 import {
   AutoRefused,
   checkMechanism,
@@ -57,6 +58,11 @@ const MAX_POLL_MS = 10;
 const MAX_POLL_UNWATCHED_MS = 4;
 /** How often a kernel holder checks that its lock files are still its own. */
 const KERNEL_CHECK_MS = 1_000;
+/**
+ * The longest time between two renewals of a pidfile lease, whatever its length (a lease of
+ * days, or `Infinity`, is still checked and renewed every minute).
+ */
+const MAX_RENEW_MS = 60_000;
 
 /** Options of {@linkcode FileLock.tryAcquire} and {@linkcode FileLock.inspect}. */
 export interface LockOptions {
@@ -121,7 +127,7 @@ export interface LockInfo {
   readonly holder?: OwnerRecord;
   /** The mechanism in use on this path (or that `"auto"` would pick for a free path). */
   readonly mechanism: Mechanism;
-  /** The lock file (`resource + ".lock"`). */
+  /** The lock file (`resource + ".lock"`, made absolute against the working directory). */
   readonly lockPath: string;
   /** Why the lock is stale or invalid, or why its holder cannot be judged (see `uncertain`). */
   readonly reason?: string;
@@ -216,8 +222,16 @@ function prepare(resource: unknown, options: LockOptions, probe?: AcquireSpan): 
       "Pass the numeric id of the group whose members share the lock (see `getent group`)",
     );
   }
-  const files = lockFilesFor(path, group);
+  // Absolute from the start: a process that changes its working directory while it holds
+  // must still check, renew and release the files it locked, not namesakes elsewhere.
+  let files: LockFiles;
   let realDir: string;
+  try {
+    const absolute = isAbsolute(path) ? path : join(rt.cwd(), path);
+    files = { ...lockFilesFor(absolute, group), resource: path };
+  } catch (error) {
+    throw new LockCreateError({ resource: path, lockPath: path + ".lock", cause: error });
+  }
   try {
     realDir = realDirOf(rt, files.dir);
   } catch (error) {
@@ -337,7 +351,10 @@ function pause(ms: number, wake: { notify?: () => void }, signal: AbortSignal): 
 export class FileLock implements AsyncDisposable {
   /** The resource the lock guards, as given. */
   readonly resource: string;
-  /** The lock file: `resource + ".lock"`. */
+  /**
+   * The lock file: `resource + ".lock"`, made absolute against the working directory at the
+   * time of the acquisition (a later `chdir` does not move it).
+   */
   readonly lockPath: string;
   /** The mechanism that holds it. */
   readonly mechanism: Mechanism;
@@ -438,9 +455,7 @@ export class FileLock implements AsyncDisposable {
 
     const deadlineAt = Date.now() + timeout;
     const deadline = new AbortController();
-    const timer = Number.isFinite(timeout)
-      ? setTimeout(() => deadline.abort(), timeout)
-      : undefined;
+    const cancelTimer = setLongTimeout(() => deadline.abort(), timeout);
     const stop = options.signal
       ? AbortSignal.any([options.signal, deadline.signal])
       : deadline.signal;
@@ -511,7 +526,7 @@ export class FileLock implements AsyncDisposable {
         watcher?.close();
       }
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
     }
   }
 
@@ -643,7 +658,9 @@ export class FileLock implements AsyncDisposable {
   }
 
   #startMonitor(staleAfter: number): void {
-    const period = this.#grant.renew ? Math.max(20, Math.floor(staleAfter / 4)) : KERNEL_CHECK_MS;
+    const period = this.#grant.renew
+      ? Math.min(Math.max(20, Math.floor(staleAfter / 4)), MAX_RENEW_MS)
+      : KERNEL_CHECK_MS;
     this.#stopMonitor = monitorHeld(this.#rt, period, { check: () => this.#check() });
   }
 

@@ -369,3 +369,67 @@ describe("debris", () => {
     assert.ok(!fs.existsSync(old), "old debris is swept");
   });
 });
+
+describe("timeouts and leases beyond 2^31 ms (found in review)", () => {
+  it("a timeout longer than setTimeout's 24.8 days still waits, instead of failing at once", async () => {
+    const resource = fresh();
+    const held = await FileLock.acquire(resource, { mechanism: "kernel" });
+    try {
+      const stop = new AbortController();
+      const started = Date.now();
+      setTimeout(() => stop.abort(), 300);
+      await assert.rejects(
+        FileLock.acquire(resource, {
+          mechanism: "kernel",
+          timeout: 2 ** 31 + 5,
+          signal: stop.signal,
+        }),
+        { code: "LOCK_ABORTED" },
+      );
+      assert.ok(Date.now() - started >= 250, "it waited until the abort");
+    } finally {
+      await held.release();
+    }
+  });
+
+  it("an infinite lease is recorded as the largest integer and renewed without a timer overflow", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      const lock = await FileLock.acquire(fresh(), { mechanism: "pidfile", staleAfter: Infinity });
+      assert.equal(lock.owner.lease, Number.MAX_SAFE_INTEGER);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await lock.release();
+    } finally {
+      process.off("warning", onWarning);
+    }
+    assert.deepEqual(warnings.filter((w) => w === "TimeoutOverflowWarning"), []);
+  });
+});
+
+describe("a relative resource and a change of working directory (found in review)", () => {
+  for (const mechanism of MECHANISMS) {
+    it(`${mechanism}: the holder keeps checking, renewing and releasing the files it locked`, async () => {
+      const here = process.cwd();
+      const first = fs.mkdtempSync(path.join(dir, "cwd-"));
+      const second = fs.mkdtempSync(path.join(dir, "cwd-"));
+      process.chdir(first);
+      let lock: FileLock | undefined;
+      try {
+        lock = await FileLock.acquire("rel.json", { mechanism, staleAfter: 200 });
+        assert.equal(lock.lockPath, path.join(fs.realpathSync(first), "rel.json.lock"));
+        process.chdir(second);
+        await new Promise((resolve) => setTimeout(resolve, 1_200));
+        assert.equal(lock.signal.aborted, false, String(lock.signal.reason));
+        lock.assertHeld();
+        await lock.release();
+        lock = undefined;
+        assert.equal((await FileLock.inspect(path.join(first, "rel.json"))).state, "free");
+      } finally {
+        process.chdir(here);
+        await lock?.release();
+      }
+    });
+  }
+});
