@@ -42,23 +42,27 @@ sshd_pid() { # the pid of our sshd, if it runs
   pid="$(cat "$PID_FILE" 2> /dev/null)"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   # Only a process started with our config file is ours.
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null | grep -qF -- "-f $SSHD_CONFIG" || return 1
+  tr '\0' ' ' 2> /dev/null < "/proc/$pid/cmdline" | grep -qF -- "-f $SSHD_CONFIG" || return 1
   echo "$pid"
 }
 
 unmount() {
   local dir="$1"
   is_mounted "$dir" || return 0
-  fusermount3 -u "$dir" 2> /dev/null || fusermount -u "$dir" 2> /dev/null ||
-    umount -l "$dir" 2> /dev/null
+  fusermount3 -u "$dir" 2> /dev/null || fusermount -u "$dir" 2> /dev/null || {
+    umount -l "$dir" 2> /dev/null && lazy_unmount_done "$dir"
+  }
   if is_mounted "$dir"; then
     echo "sshfs_env: could not unmount $dir" >&2
     return 1
   fi
-  # A lazily unmounted sshfs may linger; stop the one serving exactly this mount point.
-  local proc args
+  return 0
+}
+
+lazy_unmount_done() { # after umount -l the sshfs serving $1 may linger: stop exactly that one
+  local dir="$1" proc args
   for proc in /proc/[0-9]*; do
-    args="$(tr '\0' '\n' < "$proc/cmdline" 2> /dev/null)" || continue
+    args="$(tr '\0' '\n' 2> /dev/null < "$proc/cmdline")" || continue
     [[ "$(head -n 1 <<< "$args")" == *sshfs ]] || continue
     grep -qxF -- "$dir" <<< "$args" && kill "${proc#/proc/}" 2> /dev/null
   done
