@@ -58,6 +58,23 @@ function story(h: HolderProcess | OtherHostProcess): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The exit codes of `children`, once all have exited; rejects after `ms` (a hang). */
+async function allExited(
+  children: Array<{ exited: Promise<number | string> }>,
+  ms: number,
+  what: () => string,
+): Promise<Array<number | string>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still running after ${ms} ms: ${what()}`)), ms);
+  });
+  try {
+    return await Promise.race([Promise.all(children.map((c) => c.exited)), hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe(`network filesystem (sshfs, two mounts), ${CURRENT} parent`, () => {
   it("inspect and `holdfast status --json` on mount A: a network (fuse) filesystem, the pidfile mechanism under auto", async (mounts) => {
     const resource = fresh(mounts);
@@ -99,7 +116,7 @@ describe(`network filesystem (sshfs, two mounts), ${CURRENT} parent`, () => {
       })
     );
     try {
-      const codes = await Promise.all(holders.map((h) => h.exited));
+      const codes = await allExited(holders, 300_000, () => holders.map(story).join(" | "));
       for (const [i, h] of holders.entries()) {
         assert.equal(codes[i], 0, `${plan[i][0]} on mount ${plan[i][1]}: ${story(h)}`);
         assert.ok(h.events.some((e) => e.event === "done"), `${plan[i][0]}: ${story(h)}`);
@@ -174,6 +191,9 @@ describe(`network filesystem (sshfs, two mounts), ${CURRENT} parent`, () => {
     async (mounts) => {
       const LEASE = 3000;
       const GRACE = 2000;
+      // Generous against the expected grant (lease + grace, SFTP's whole-second mtimes, polling),
+      // yet short of what a waiter applying its own default 10 s lease would take: at least
+      // 10 s - 0.75 s (renewal period) - 1 s (mtime granularity) = 8.25 s after the kill.
       const MARGIN = 3000;
       const resource = fresh(mounts);
       const holder = await remoteHolder(resource.a, LEASE);
@@ -252,12 +272,17 @@ describe(`network filesystem (sshfs, two mounts), ${CURRENT} parent`, () => {
         "--count",
         "25",
       ]);
-      const out = { child, stdout: "", stderr: "" };
+      const out = { child, exited: exited(child), stdout: "", stderr: "" };
       child.stdout!.setEncoding("utf8").on("data", (d: string) => (out.stdout += d));
       child.stderr!.setEncoding("utf8").on("data", (d: string) => (out.stderr += d));
       return out;
     });
-    const codes = await Promise.all(workers.map((w) => exited(w.child)));
+    let codes: Array<number | string>;
+    try {
+      codes = await allExited(workers, 300_000, () => workers.map((w) => w.stdout).join(" | "));
+    } finally {
+      for (const w of workers) if (w.child.exitCode === null) w.child.kill("SIGKILL");
+    }
     await sleep(50);
     const seen: number[] = [];
     for (const [i, w] of workers.entries()) {
