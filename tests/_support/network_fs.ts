@@ -113,7 +113,9 @@ const announced = new Set<string>();
 function announce(line: string): void {
   if (announced.has(line)) return;
   announced.add(line);
-  console.error(line);
+  // Synchronously, before any test output. (`deno test --quiet`, as test_all runs Deno, shows
+  // no output of test files at all; test_all prints the same line in its summary.)
+  fs.writeSync(2, `${line}\n`);
 }
 
 /** Options of {@linkcode networkFs}'s `it`. */
