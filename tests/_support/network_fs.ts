@@ -133,8 +133,10 @@ function unavailable(options: NetworkFsTestOptions): string | undefined {
   }
   const noUnshare = options.otherHost ? unshareUnavailable() : undefined;
   if (noUnshare) {
-    return `network-fs: SKIPPED: cannot start a process on another host (${noUnshare}); ` +
-      "run the tests as root";
+    const hint = process.getuid?.() === 0
+      ? "needs util-linux's unshare and a kernel with UTS and PID namespaces"
+      : "run the tests as root";
+    return `network-fs: SKIPPED: cannot start a process on another host (${noUnshare}); ${hint}`;
   }
   return undefined;
 }
