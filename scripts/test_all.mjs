@@ -5,6 +5,11 @@
 // on whatever Node the machine has (Node 20 on a fresh machine) and drives the runtimes that
 // `npm install` fetched into node_modules.
 //
+// Before the suites it starts the network-filesystem environment (scripts/sshfs_env.sh: one
+// directory mounted twice over sshfs) and passes HOLDFAST_SSHFS_A / HOLDFAST_SSHFS_B to the test
+// runs; it stops it at the end. If it cannot start, the network-fs tests are skipped with a loud
+// line (a failure under CI=true), and the summary's network-fs row says why.
+//
 //   node scripts/test_all.mjs [--only deno,node24] [--suites unit,property] [--skip-static] [--skip-build]
 
 import { spawnSync } from "node:child_process";
@@ -81,7 +86,65 @@ function run(label, argv, options = {}) {
     stdio: "inherit",
     env: { ...process.env, ...options.env },
   });
+  // Ctrl-C (or a SIGTERM to the group) ended the step: stop here, through the 'exit' handler
+  // that takes the network-fs environment down.
+  if (status.signal === "SIGINT" || status.signal === "SIGTERM") {
+    console.error(`\n${label}: ended by ${status.signal}; stopping`);
+    process.exit(130);
+  }
   return { code: status.status ?? 1, seconds: (Date.now() - started) / 1000 };
+}
+
+// The network-fs environment, and what the summary's network-fs row says about it.
+const SSHFS_ENV = path.join(ROOT, "scripts/sshfs_env.sh");
+const networkFs = { state: "not needed", why: "", env: {}, startedHere: false, stopped: false };
+
+function sshfsEnv(command) {
+  const status = spawnSync("bash", [SSHFS_ENV, command], { cwd: ROOT, encoding: "utf8" });
+  const output = `${status.stdout ?? ""}${status.stderr ?? ""}`;
+  if (status.error) return { ok: false, output, why: `cannot run bash: ${status.error.code}` };
+  const failure = /sshfs_env: FAILED: (.*)/.exec(output)?.[1];
+  return {
+    ok: status.status === 0,
+    output,
+    why: failure ?? (output.trim().split("\n").pop() || `exit ${status.status}`),
+  };
+}
+
+function startNetworkFs() {
+  console.log("\n=== network-fs: scripts/sshfs_env.sh start");
+  const already = sshfsEnv("status").ok;
+  const started = sshfsEnv("start");
+  process.stdout.write(started.output);
+  if (!started.ok) {
+    // Under CI=true the network-fs tests must run: a failure, recorded in the summary.
+    networkFs.state = process.env.CI === "true" ? "FAILED (CI=true)" : "SKIPPED";
+    networkFs.why = `sshfs mounts not available (${started.why}); run scripts/sshfs_env.sh start`;
+    console.error(`network-fs: ${networkFs.state}: ${networkFs.why}`);
+    return;
+  }
+  for (const line of started.output.split("\n")) {
+    const m = /^(HOLDFAST_SSHFS_[AB])=(.+)$/.exec(line.trim());
+    if (m) networkFs.env[m[1]] = m[2];
+  }
+  networkFs.state = "mounted";
+  networkFs.why = `${networkFs.env.HOLDFAST_SSHFS_A} and ${networkFs.env.HOLDFAST_SSHFS_B}` +
+    (already ? " (already running; left running)" : "");
+  networkFs.startedHere = !already;
+  if (networkFs.startedHere) {
+    // Stop it however this script ends: normally, by process.exit, on an uncaught exception.
+    process.on("exit", stopNetworkFs);
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+      process.on(signal, () => process.exit(130));
+    }
+  }
+}
+
+function stopNetworkFs() {
+  if (!networkFs.startedHere || networkFs.stopped) return;
+  networkFs.stopped = true;
+  const stopped = sshfsEnv("stop");
+  process.stdout.write(`\n=== network-fs: scripts/sshfs_env.sh stop\n${stopped.output}`);
 }
 
 function decode(text) {
@@ -155,6 +218,8 @@ if (!values["skip-static"]) {
   }
 }
 
+if (SUITES.includes("multiprocess")) startNetworkFs();
+
 for (const runtime of RUNTIMES) {
   for (const suite of SUITES) {
     const dir = path.join(ROOT, "tests", suite);
@@ -165,6 +230,7 @@ for (const runtime of RUNTIMES) {
     const env = {
       HOLDFAST_DENO: DENO,
       HOLDFAST_NODE: nodeBin(runtime === "deno" ? "node24" : runtime),
+      ...networkFs.env,
     };
     const outcome = runtime === "deno"
       ? run(`${runtime} ${suite}`, [
@@ -190,6 +256,8 @@ for (const runtime of RUNTIMES) {
   }
 }
 
+stopNetworkFs();
+
 if (!values["skip-build"] && existsSync(path.join(ROOT, "build_npm.ts"))) {
   const outcome = run(
     "npm build (build_npm.ts: compile, test the output under Node, pack, install)",
@@ -206,6 +274,19 @@ if (!values["skip-build"] && existsSync(path.join(ROOT, "build_npm.ts"))) {
 rmSync(scratch, { recursive: true, force: true });
 
 console.log("\n=== Summary");
+if (networkFs.state !== "not needed") {
+  console.log(`${"network-fs".padEnd(10)} ${networkFs.state}: ${networkFs.why}`);
+}
+if (networkFs.state.startsWith("FAILED")) {
+  results.push({
+    runtime: "network-fs",
+    suite: "sshfs_env.sh start",
+    passed: 0,
+    failed: 1,
+    skipped: 0,
+    seconds: 0,
+  });
+}
 const byRuntime = new Map();
 for (const r of results) {
   const total = byRuntime.get(r.runtime) ?? { passed: 0, failed: 0, skipped: 0, seconds: 0 };
