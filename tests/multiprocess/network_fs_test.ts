@@ -76,7 +76,7 @@ async function allExited(
 }
 
 describe(`network filesystem (sshfs, two mounts), ${CURRENT} parent`, () => {
-  it("inspect and `holdfast status --json` on mount A: a network (fuse) filesystem, the pidfile mechanism under auto", async (mounts) => {
+  it("inspect and `holdfast status --json` on mount A: a network filesystem (fuse.sshfs), the pidfile mechanism under auto", async (mounts) => {
     const resource = fresh(mounts);
     const info = await FileLock.inspect(resource.a);
     assert.equal(info.state, "free");
@@ -93,7 +93,9 @@ describe(`network filesystem (sshfs, two mounts), ${CURRENT} parent`, () => {
       const report = JSON.parse(stdout);
       assert.equal(report.state, "free", stdout);
       assert.equal(report.mechanism, "pidfile", stdout);
-      assert.deepEqual(report.filesystem, { name: "fuse", network: true }, stdout);
+      assert.equal(report.filesystem.name, "fuse.sshfs", stdout);
+      assert.equal(report.filesystem.locality, "network", stdout);
+      assert.equal(report.filesystem.network, true, stdout);
     }
   });
 
