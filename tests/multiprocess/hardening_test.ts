@@ -238,6 +238,60 @@ describe("Deno with only the permissions of its directory (issue 11, defect 2)",
   }
 });
 
+describe("Node's permission model (found in review)", () => {
+  // Node 22 calls it --experimental-permission; later versions --permission. It disables fchmod.
+  const node = process.env.HOLDFAST_NODE ?? "node";
+  const flag = /\/node22\//.test(node) ? "--experimental-permission" : "--permission";
+  const runNode = async (args: string[]) => {
+    const script = path.join(ROOT, COMPILED ? "helpers/lock_holder.js" : "helpers/lock_holder.ts");
+    const child = spawn(node, [
+      flag,
+      `--allow-fs-read=${ROOT}/*`,
+      `--allow-fs-read=${dir}/*`,
+      `--allow-fs-write=${dir}/*`,
+      "--no-warnings",
+      script,
+      ...args,
+    ], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (chunk) => (out += chunk));
+    child.stderr!.on("data", (chunk) => (err += chunk));
+    await exited(child);
+    return { events: out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)), err };
+  };
+
+  for (const mechanism of MECHANISMS) {
+    it(`${mechanism}: a Node allowed only this directory takes and releases the lock, and never robs a live holder`, async () => {
+      const resource = fresh();
+      const first = await runNode([
+        "--mode",
+        "try",
+        "--resource",
+        resource,
+        "--mechanism",
+        mechanism,
+      ]);
+      assert.ok(first.events.some((e) => e.event === "acquired"), JSON.stringify(first));
+      const holder = new HolderProcess({ resource, mechanism });
+      await withHolders([holder], async () => {
+        await holder.waitFor("acquired");
+        const tried = await runNode([
+          "--mode",
+          "try",
+          "--wait",
+          "1000",
+          "--resource",
+          resource,
+          "--mechanism",
+          mechanism,
+        ]);
+        assert.ok(tried.events.some((e) => e.event === "busy"), JSON.stringify(tried));
+      });
+    });
+  }
+});
+
 describe(
   "a holder on another host keeps its own lease (issue 11, defect 3)",
   { skip: NO_UNSHARE },

@@ -145,12 +145,19 @@ export function openDescriptorFile(
     throw toFsError(error, "open", path);
   }
   if (verifyNoFollow && options.noFollow && !isWindows) assertNotFollowed(fd, path);
+  // A file this call created exclusively is its own: removed again if it cannot be made right.
+  const undo = (error: unknown, operation: string): never => {
+    try {
+      fs.closeSync(fd);
+      if (options.create && options.exclusive) fs.unlinkSync(path);
+    } catch { /* the first error is the one to report */ }
+    throw toFsError(error, operation, path);
+  };
   if (options.create && options.gid !== undefined && !isWindows) {
     try {
       if (fs.fstatSync(fd).gid !== options.gid) fs.fchownSync(fd, -1, options.gid);
     } catch (error) {
-      fs.closeSync(fd);
-      throw toFsError(error, "chown", path);
+      undo(error, "chown");
     }
   }
   if (options.create && options.mode !== undefined && !isWindows) {
@@ -158,13 +165,22 @@ export function openDescriptorFile(
     try {
       fs.fchmodSync(fd, options.mode);
     } catch (error) {
-      if (options.exclusive || (error as { code?: string }).code !== "EPERM") {
-        fs.closeSync(fd);
-        throw toFsError(error, "chmod", path);
-      }
+      const code = (error as { code?: string }).code;
+      // Node's permission model disables fchmod: then the mode open gave (umask-trimmed, never
+      // wider) must already be the one asked for.
+      const denied = code === "ERR_ACCESS_DENIED" && modeIs(fd, options.mode);
+      if (!denied && (options.exclusive || code !== "EPERM")) undo(error, "chmod");
     }
   }
   return new DescriptorFile(fd, path);
+}
+
+function modeIs(fd: number, mode: number): boolean {
+  try {
+    return (fs.fstatSync(fd).mode & 0o7777) === mode;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -237,7 +253,13 @@ function pinDirectory(path: string, mode: number, gid: number | undefined, euid?
     }
     // chown clears setgid for non-root callers: the group first, then the mode.
     if (gid !== undefined && opened.gid !== gid) fs.fchownSync(fd, -1, gid);
-    fs.fchmodSync(fd, mode);
+    try {
+      fs.fchmodSync(fd, mode);
+    } catch (error) {
+      // Node's permission model disables fchmod: the mode mkdir gave must be the one asked for.
+      const code = (error as { code?: string }).code;
+      if (code !== "ERR_ACCESS_DENIED" || (fs.fstatSync(fd).mode & 0o7777) !== mode) throw error;
+    }
   } catch (error) {
     throw toFsError(error, "mkdir", path);
   } finally {
