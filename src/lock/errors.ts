@@ -6,6 +6,7 @@
  * @module
  */
 import { HoldfastError } from "../errors/holdfast_error.ts";
+import { FsError } from "../runtime/fs_error.ts";
 import { describeOwner, type OwnerRecord } from "./owner.ts";
 
 /** Common fields of every lock error. */
@@ -114,6 +115,20 @@ export class LockAbortedError extends FileLockError {
   }
 }
 
+/** The OS error at the bottom of `cause`'s chain, when it is one that says what to do. */
+function specificTip(cause: unknown): string | undefined {
+  for (let c = cause, depth = 0; c !== undefined && depth < 5; depth++) {
+    if (
+      c instanceof FsError &&
+      ["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ELOOP", "ENOTCAPABLE"].includes(c.code)
+    ) {
+      return c.tip;
+    }
+    c = (c as { cause?: unknown } | null)?.cause;
+  }
+  return undefined;
+}
+
 /** The lock file could not be created or opened. Code `LOCK_CREATE_FAILED`. */
 export class LockCreateError extends FileLockError {
   /** Always `"LOCK_CREATE_FAILED"`. */
@@ -124,7 +139,8 @@ export class LockCreateError extends FileLockError {
     super({
       ...init,
       message: `Cannot create lock file '${init.lockPath}' for '${init.resource}': ${reason}`,
-      tip: "Check that the resource's directory exists and is writable by this user",
+      tip: specificTip(init.cause) ??
+        "Check that the resource's directory exists and is writable by this user",
       help: [
         `holdfast keeps the lock beside the resource, in '${init.lockPath}', so it needs to create`,
         "files in the resource's directory. Check that the directory exists, that this user may",

@@ -24,7 +24,11 @@ import { olderThan } from "./server_clock.ts";
 /** Where a record's holder runs, as far as this process can tell. */
 export type Place =
   | { readonly place: "here" }
-  | { readonly place: "elsewhere"; readonly why: string }
+  /**
+   * `unidentified`: nothing says the holder runs elsewhere, it just could not say where it runs
+   * (a fact this process has is missing from its record): it may be a process of this machine.
+   */
+  | { readonly place: "elsewhere"; readonly why: string; readonly unidentified?: true }
   | { readonly place: "unknown"; readonly why: string };
 
 /** What this process concludes about a record. */
@@ -99,6 +103,7 @@ export function placeOf(rt: RuntimeAdapter, record: OwnerRecord): Place {
     return {
       place: "elsewhere",
       why: "its holder could not tell its host, boot or PID namespace, so only its lease can",
+      unidentified: true,
     };
   }
   return {
@@ -165,8 +170,18 @@ export function judgeRecord(ctx: JudgeContext, record: OwnerRecord, mtimeMs: num
     };
   }
   if (!expired) return { state: "held", by: "lease" };
-  return {
-    state: "stale",
-    reason: `${where.why}, and its ${lease} ms lease has not been renewed for longer than that`,
-  };
+  const reason = `${where.why}, and its ${lease} ms lease has not been renewed for longer than that`;
+  if (where.unidentified) {
+    // It may be a process of this machine that is only stopped: a process with its PID alive
+    // here keeps it held. Where this process cannot check, the lease is the only proof there is.
+    const here = rt.liveness({ pid: record.pid });
+    if (here.state === "alive") {
+      return {
+        state: "unknown",
+        reason: `${reason}, but a process with pid ${record.pid} runs here, which may be it ` +
+          "(stopped): it is treated as alive",
+      };
+    }
+  }
+  return { state: "stale", reason };
 }

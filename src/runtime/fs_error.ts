@@ -16,6 +16,7 @@ const TIPS: Record<string, string> = {
   EPERM: "Check the permissions and ownership of the file and its directory",
   ELOOP: "A symlink sits where holdfast creates or opens its own files; remove it",
   ENOSPC: "The disk is full; free some space and retry",
+  EDQUOT: "The disk quota of this user is exhausted; free some space or raise the quota",
   EROFS: "The filesystem is read-only; use a writable directory",
   EIO: "The disk or network filesystem reported an I/O error; check the device and retry",
   ENOTDIR: "A path component is a file where a directory was expected",

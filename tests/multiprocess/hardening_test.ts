@@ -228,12 +228,44 @@ describe("Deno with only the permissions of its directory (issue 11, defect 2)",
         assert.equal(await FileLock.tryAcquire(resource, { mechanism }), undefined);
         const info = await FileLock.inspect(resource);
         assert.equal(info.state, "held");
+        // Stopped past its lease, it cannot renew; its process is still here, so it is kept.
+        holder.pause();
+        await sleep(2_500);
+        assert.equal(await FileLock.tryAcquire(resource, { mechanism }), undefined);
+        assert.equal((await FileLock.inspect(resource)).state, "held");
+        holder.resume();
         await holder.kill("SIGKILL");
         // The kernel lock dies with its process; the record of a holder that could not name its
         // host is freed by its lease.
         const lock = await FileLock.acquire(resource, { mechanism, timeout: 10_000 });
         await lock.release();
       });
+    });
+  }
+});
+
+describe("a resource reached through a symlinked directory (found in review)", () => {
+  for (const mechanism of MECHANISMS) {
+    it(`${mechanism}: the real path and the symlinked one are one lock, across processes and in one`, async () => {
+      const real = fs.mkdtempSync(path.join(dir, "real-"));
+      const link = path.join(dir, `link-${++counter}`);
+      fs.symlinkSync(real, link);
+      const holder = new HolderProcess({ resource: path.join(real, "r.json"), mechanism });
+      await withHolders([holder], async () => {
+        await holder.waitFor("acquired");
+        await assert.rejects(
+          FileLock.acquire(path.join(link, "r.json"), { mechanism, timeout: 200 }),
+          { code: "LOCK_TIMEOUT" },
+        );
+        assert.equal((await FileLock.inspect(path.join(link, "r.json"))).holder?.pid, holder.pid);
+      });
+      const viaLink = await FileLock.acquire(path.join(link, "r.json"), { mechanism });
+      try {
+        // In one process the two spellings share one queue: the second waits, it is not granted.
+        assert.equal(await FileLock.tryAcquire(path.join(real, "r.json"), { mechanism }), undefined);
+      } finally {
+        await viaLink.release();
+      }
     });
   }
 });
