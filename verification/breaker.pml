@@ -31,7 +31,11 @@
  * writer is dead (S2), or on the other host and its lease ran out (S3). A breaker is dead
  * for c (B2c) iff it is older than 10 s, or written on c's host by a dead process. The clock
  * lets a lease or a breaker age only once its writer is dead: live holders renew, and a live
- * remover holds its breaker for microseconds (the assumptions of section 7.2 point 4 and R4).
+ * remover holds its breaker for microseconds (the assumptions of section 7.2 point 4 and R4;
+ * lease.pml checks them against the server-clock age rule). So B3 always agrees with P0 on a
+ * record still at R.lock, and a breaker is dropped only once its record has left R.lock; the
+ * exclusion below relies on that (lease.pml, -DB3_ESTIMATE: a B3 that gives up on that record
+ * can let two live removers hold breakers of it).
  *
  * Abstractions: claim temp files are not modelled (P2b and B2a are one atomic link, no NFS
  * lost replies); readRecordFile is one atomic read; the token, R.lock.owner, P4 and the

@@ -42,9 +42,11 @@
  *     and replaced by rename, never torn. Tokens and R.lock.owner are not modelled, except
  *     that P4 (taken nondeterministically, as if a token race happened) renames over L.
  *   - Leases: the clock may expire the lease of L only once the record's writer is dead, and
- *     a breaker's only once no live process is between B2a and B5 with it. That is the
- *     assumption of section 7.2 point 4 and R4-R7 (clocks agree, renewals work, no stall
- *     longer than the lease). Without it, R3 is a known double grant.
+ *     a breaker's only once no live process is between B2a and B5 with it. lease.pml derives
+ *     this from the lease carried in the record and the server-clock age rule, with concrete
+ *     ages, leases and skewed clocks, under the assumptions it states: renewals work, no
+ *     holder paused past its lease, no remover paused over 10 s, no waiter stalled between
+ *     its read and its probe (R3, R4, R6). Without them, R3 is a known double grant.
  *   - The in-process queue, I/O errors, foreign writers and reboots are not modelled.
  *
  * Mutants (each must make the check fail; verification/run.sh checks that it does):
