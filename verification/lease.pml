@@ -47,10 +47,10 @@
  *      (the read and the probe are then one step; other processes' steps in between change
  *      nothing the verdict reads). -DWAITER_STALLS: a waiter's probe ages the snapshot of a
  *      record that was renewed, or released and replaced, since the read: a live holder is
- *      robbed (finding F1: in real terms, a stall of over 3/4 lease + grace).
+ *      robbed (finding D22: in real terms, a stall of over 3/4 lease + grace).
  *   A4 B3 confirms with a probe: its verdict on the record P0 judged stale does not answer
  *      fresh on the estimate, so a breaker is dropped only once its record has left R.lock.
- *      -DB3_ESTIMATE (finding F2, found with -DBREAKER_READER_STALLS or with a death): B3's
+ *      -DB3_ESTIMATE (finding D23, found with -DBREAKER_READER_STALLS or with a death): B3's
  *      estimate answers fresh and its breaker is dropped while the record is still at R.lock;
  *      the name is claimed again, while a remover that read the dropped breaker judges it dead
  *      (its writer died since, or its snapshot is over BMAX) and claims the successor: two live
@@ -64,7 +64,10 @@
  * Remedy (-DRESTAT): after the probe, the waiter reads the file again and keeps a stale
  * (dead) verdict only if the same record (nonce) with the same mtime is still there: R.lock
  * for a record, the breaker name for a breaker (also after a liveness verdict). With it, A3
- * and A4 can go: -DRESTAT -DWAITER_STALLS -DB3_ESTIMATE -DBREAKER_READER_STALLS passes.
+ * and A4 can go: -DRESTAT -DWAITER_STALLS -DB3_ESTIMATE -DBREAKER_READER_STALLS passes. The
+ * code does this since the finding (`sameFile`, steps B3' and B2c' in
+ * src/lock/pidfile_mechanism.ts); run.sh's check lease/as-coded is that configuration, with
+ * up to 1 death.
  *
  * Abstractions: attribute caching lag and timestamp granularity are left out (the grace is
  * for them; the server's ages are exact here, so the check passes with -DGRACE=0 too); claim

@@ -72,6 +72,19 @@ function deadWriter(
 }
 
 /**
+ * Whether `now` (read again) is still the very file `before` was: same inode, same mtime, same
+ * record. A verdict of "stale" or "dead" rests on a read followed by a probe or a liveness check;
+ * a holder that renewed, or a breaker name dropped and claimed again, in between shows here, and
+ * the verdict is dropped (found by spin, verification/lease.pml -DWAITER_STALLS and -DB3_ESTIMATE).
+ */
+function sameFile(now: RecordRead, before: RecordRead): boolean {
+  if (now.kind === "missing" || now.kind !== before.kind) return false;
+  if (now.ino !== before.ino || now.mtimeMs !== before.mtimeMs) return false;
+  if (now.kind === "empty" || before.kind === "empty") return true;
+  return now.ok && before.ok && now.record.nonce === before.record.nonce;
+}
+
+/**
  * Whether the breaker `found` is dead (B2c): its writer is provably dead, or it is older than
  * 10 s by the file server's clock (breaking takes microseconds; a remover stalled that long is
  * taken over, residual risk R4).
@@ -115,7 +128,8 @@ export function sweepClaimDebris(ctx: LockContext): void {
       const found = readRecordFile(rt, path);
       if (found.kind === "missing") continue;
       const lease = found.kind === "file" && found.ok ? found.record.lease ?? ctx.staleAfter : 0;
-      if (deadWriter(ctx, found, Math.max(lease, BREAKER_MAX_AGE_MS))) unlinkIfPresent(rt, path);
+      if (!deadWriter(ctx, found, Math.max(lease, BREAKER_MAX_AGE_MS))) continue;
+      if (sameFile(readRecordFile(rt, path), found)) unlinkIfPresent(rt, path);
     } catch { /* next sweep */ }
   }
 }
@@ -231,6 +245,8 @@ function takeBreaker(
     const found = readRecordFile(rt, path);
     if (found.kind === "missing") continue; // dropped since our claim failed: claim it again
     if (!breakerDead(ctx, found)) return undefined;
+    // B2c': dead by a probe or a liveness check made after that read; still the same file?
+    if (!sameFile(readRecordFile(rt, path), found)) continue;
     // A file holdfast did not write (or an empty one) is named by its inode instead.
     path = breakerPath(
       files,
@@ -257,6 +273,9 @@ function removeStale(ctx: LockContext, stale: RecordRead & { kind: "file"; ok: t
     if (again.ino !== stale.ino || again.record.nonce !== stale.record.nonce) return false;
     const verdict = judgeRecord(ctx, again.record, again.mtimeMs);
     if (verdict.state !== "stale") return false;
+    // B3': the verdict took a probe or a liveness check after that read; a renewal in between
+    // (the holder is live) shows in a read made now.
+    if (!sameFile(readRecordFile(rt, files.lockPath), again)) return false;
     unlinkIfPresent(rt, files.lockPath);
     ctx.onStaleRemoved?.(again.record, verdict.reason);
     return true;

@@ -170,7 +170,8 @@ export function judgeRecord(ctx: JudgeContext, record: OwnerRecord, mtimeMs: num
     };
   }
   if (!expired) return { state: "held", by: "lease" };
-  const reason = `${where.why}, and its ${lease} ms lease has not been renewed for longer than that`;
+  const reason =
+    `${where.why}, and its ${lease} ms lease has not been renewed for longer than that`;
   if (where.unidentified) {
     // It may be a process of this machine that is only stopped: a process with its PID alive
     // here keeps it held. Where this process cannot check, the lease is the only proof there is.

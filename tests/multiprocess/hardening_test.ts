@@ -262,7 +262,10 @@ describe("a resource reached through a symlinked directory (found in review)", (
       const viaLink = await FileLock.acquire(path.join(link, "r.json"), { mechanism });
       try {
         // In one process the two spellings share one queue: the second waits, it is not granted.
-        assert.equal(await FileLock.tryAcquire(path.join(real, "r.json"), { mechanism }), undefined);
+        assert.equal(
+          await FileLock.tryAcquire(path.join(real, "r.json"), { mechanism }),
+          undefined,
+        );
       } finally {
         await viaLink.release();
       }
