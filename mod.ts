@@ -20,17 +20,17 @@
  *
  * @module
  */
+export { FileLock, withLock } from "./src/lock/file/file_lock.ts";
 export {
   type AcquireOptions,
   DEFAULT_STALE_AFTER,
   DEFAULT_TIMEOUT,
-  FileLock,
-  type LockInfo,
   type LockOptions,
-  withLock,
-} from "./src/lock/file_lock.ts";
-export { MECHANISM_ENV, type MechanismOption } from "./src/lock/choose_mechanism.ts";
-export type { Mechanism, OwnerRecord } from "./src/lock/owner.ts";
+} from "./src/lock/file/options.ts";
+export type { LockInfo } from "./src/lock/file/inspect.ts";
+export { holding, type Lock, type LockBackend, type LockWaitOptions } from "./src/lock/lock.ts";
+export { MECHANISM_ENV, type MechanismOption } from "./src/lock/file/choose_mechanism.ts";
+export type { Mechanism, OwnerRecord } from "./src/lock/file/owner.ts";
 export {
   FileLockError,
   type FileLockErrorInit,
@@ -51,13 +51,13 @@ export {
   SHARED_DIR_MODE,
   STATE_DIR_MODE,
   STATE_FILE_NAME,
-} from "./src/repository/json_file_repository.ts";
+} from "./src/repository/file/json_file_repository.ts";
 export type { StateRepository, StateUpdater } from "./src/repository/state_repository.ts";
 export {
   type Durability,
   SHARED_FILE_MODE,
   STATE_FILE_MODE,
-} from "./src/repository/atomic_write.ts";
+} from "./src/repository/file/atomic_write.ts";
 export {
   RepositoryError,
   type RepositoryErrorInit,

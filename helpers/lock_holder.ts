@@ -27,8 +27,8 @@ import { parseArgs } from "node:util";
 import * as fs from "node:fs";
 import process from "node:process";
 import { runtime } from "../src/runtime/current.ts";
-import { FileLock, withLock } from "../src/lock/file_lock.ts";
-import type { MechanismOption } from "../src/lock/choose_mechanism.ts";
+import { FileLock, withLock } from "../src/lock/file/file_lock.ts";
+import type { MechanismOption } from "../src/lock/file/choose_mechanism.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),

@@ -28,8 +28,8 @@ import { parseArgs } from "node:util";
 import * as fs from "node:fs";
 import process from "node:process";
 import { runtime } from "../src/runtime/current.ts";
-import { JsonFileRepository } from "../src/repository/json_file_repository.ts";
-import type { MechanismOption } from "../src/lock/choose_mechanism.ts";
+import { JsonFileRepository } from "../src/repository/file/json_file_repository.ts";
+import type { MechanismOption } from "../src/lock/file/choose_mechanism.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { FileLock } from "../src/lock/file_lock.ts";
+import { FileLock } from "../src/lock/file/file_lock.ts";
 import { FileLockError } from "../src/lock/errors.ts";
 
 function fail(message: string): never {

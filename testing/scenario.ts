@@ -6,9 +6,9 @@
  */
 import { runtime } from "../src/runtime/current.ts";
 import type { RuntimeAdapter } from "../src/runtime/types.ts";
-import { encodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "../src/lock/owner.ts";
-import { DEFAULT_STALE_AFTER } from "../src/lock/file_lock.ts";
-import { FILE_MODE, lockFilesFor } from "../src/lock/lock_files.ts";
+import { encodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "../src/lock/file/owner.ts";
+import { DEFAULT_STALE_AFTER } from "../src/lock/file/options.ts";
+import { FILE_MODE, lockFilesFor } from "../src/lock/file/lock_files.ts";
 
 /**
  * A PID that no process can have: above Linux's largest possible `pid_max` (2^22), and

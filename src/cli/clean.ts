@@ -5,8 +5,8 @@
  */
 import { parseArgs } from "node:util";
 import { runtime } from "../runtime/current.ts";
-import { JsonFileRepository, STATE_FILE_NAME } from "../repository/json_file_repository.ts";
-import { findOrphans } from "../repository/hygiene.ts";
+import { JsonFileRepository, STATE_FILE_NAME } from "../repository/file/json_file_repository.ts";
+import { findOrphans } from "../repository/file/hygiene.ts";
 import { isValidStateName } from "../repository/names.ts";
 import { join, resolve } from "../util/path.ts";
 import { EXIT, type Output, report, UsageError } from "./common.ts";

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { FileLock } from "../lock/file_lock.ts";
+import { FileLock } from "../lock/file/file_lock.ts";
 import { EXIT, type Output, parseMechanism, parseMs, report, UsageError } from "./common.ts";
 
 /** The help text of `holdfast run`. */

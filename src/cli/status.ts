@@ -4,7 +4,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { FileLock, type LockInfo } from "../lock/file_lock.ts";
+import { FileLock } from "../lock/file/file_lock.ts";
+import type { LockInfo } from "../lock/file/inspect.ts";
 import type { FilesystemKind } from "../runtime/filesystem_kind.ts";
 import { EXIT, type Output, parseMechanism, report, UsageError } from "./common.ts";
 

@@ -7,7 +7,7 @@
  */
 import { HoldfastError } from "../errors/holdfast_error.ts";
 import { FsError } from "../runtime/fs_error.ts";
-import { describeOwner, type OwnerRecord } from "./owner.ts";
+import { describeOwner, type OwnerRecord } from "./file/owner.ts";
 
 /** Common fields of every lock error. */
 export interface FileLockErrorInit {

@@ -26,9 +26,9 @@ import {
   MECHANISM_ENV,
   type MechanismChoice,
   type MechanismOption,
-} from "../lock/choose_mechanism.ts";
-import type { Attempt } from "../lock/mechanism.ts";
-import type { Mechanism, OwnerRecord } from "../lock/owner.ts";
+} from "../lock/file/choose_mechanism.ts";
+import type { Attempt } from "../lock/file/mechanism.ts";
+import type { Mechanism, OwnerRecord } from "../lock/file/owner.ts";
 import { activeTracer } from "./tracer.ts";
 
 export { activeTracer };

@@ -2,7 +2,7 @@
 // under setpriv): argv[2] is a JSON list of [op, baseDir, name] with op "load" or "save".
 // Prints one JSON line: for each call, { ok: value } or { code, message }.
 import process from "node:process";
-import { JsonFileRepository } from "../../src/repository/json_file_repository.ts";
+import { JsonFileRepository } from "../../src/repository/file/json_file_repository.ts";
 
 const calls = JSON.parse(process.argv[2]) as [string, string, string][];
 const results: unknown[] = [];

@@ -11,7 +11,7 @@ import path from "node:path";
 import process from "node:process";
 import { FileLock, JsonFileRepository } from "../../mod.ts";
 import { DEAD_PID, HolderProcess } from "../../testing.ts";
-import { tempName } from "../../src/repository/atomic_write.ts";
+import { tempName } from "../../src/repository/file/atomic_write.ts";
 import { VERSION } from "../../src/version.ts";
 import { BOTH, exited, OTHER, type RuntimeName, spawnScript } from "../_support/runtimes.ts";
 

@@ -6,9 +6,12 @@ import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import { exited, type RuntimeName, spawnScript } from "../_support/runtimes.ts";
-import { JsonFileRepository, STATE_FILE_NAME } from "../../src/repository/json_file_repository.ts";
-import { tempWriterPid } from "../../src/repository/atomic_write.ts";
-import { FileLock } from "../../src/lock/file_lock.ts";
+import {
+  JsonFileRepository,
+  STATE_FILE_NAME,
+} from "../../src/repository/file/json_file_repository.ts";
+import { tempWriterPid } from "../../src/repository/file/atomic_write.ts";
+import { FileLock } from "../../src/lock/file/file_lock.ts";
 
 const WORKER = "helpers/state_worker.ts";
 

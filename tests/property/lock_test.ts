@@ -4,9 +4,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
-import { decodeOwnerRecord, encodeOwnerRecord, type OwnerRecord } from "../../src/lock/owner.ts";
-import { LocalQueue } from "../../src/lock/local_queue.ts";
-import { previousToken } from "../../src/lock/lock_files.ts";
+import {
+  decodeOwnerRecord,
+  encodeOwnerRecord,
+  type OwnerRecord,
+} from "../../src/lock/file/owner.ts";
+import { LocalQueue } from "../../src/lock/file/local_queue.ts";
+import { previousToken } from "../../src/lock/file/owner_file.ts";
 import { resolve } from "../../src/util/path.ts";
 import { FileLock } from "../../mod.ts";
 

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
-import { JsonFileRepository } from "../../src/repository/json_file_repository.ts";
+import { JsonFileRepository } from "../../src/repository/file/json_file_repository.ts";
 import { isValidStateName } from "../../src/repository/names.ts";
 
 let root = "";

@@ -20,8 +20,8 @@ import type {
   Watcher,
 } from "../types.ts";
 import { hasCode, toFsError } from "../fs_error.ts";
-import { createSqliteFcntlLock } from "../sqlite/fcntl_lock.ts";
-import { makeDirectory, openDescriptorFile, readFileNoFollow } from "../node/descriptor_file.ts";
+import { createSqliteFcntlLock } from "../shared/sqlite_fcntl_lock.ts";
+import { makeDirectory, openDescriptorFile, readFileNoFollow } from "../shared/descriptor_file.ts";
 import { statfsWithName } from "../shared/mount_table.ts";
 import {
   identityOf,

@@ -16,7 +16,7 @@ import type {
   Watcher,
 } from "../types.ts";
 import { hasCode, toFsError } from "../fs_error.ts";
-import { createSqliteFcntlLock } from "../sqlite/fcntl_lock.ts";
+import { createSqliteFcntlLock } from "../shared/sqlite_fcntl_lock.ts";
 import {
   identityOf,
   livenessOf,
@@ -26,7 +26,12 @@ import {
   unrefTimer,
 } from "../shared/process_facts.ts";
 import { statfsWithName } from "../shared/mount_table.ts";
-import { info, makeDirectory, openDescriptorFile, readFileNoFollow } from "./descriptor_file.ts";
+import {
+  info,
+  makeDirectory,
+  openDescriptorFile,
+  readFileNoFollow,
+} from "../shared/descriptor_file.ts";
 
 const C = fs.constants;
 

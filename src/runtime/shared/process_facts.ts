@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import process from "node:process";
 import type { LivenessReport, ProcessIdentity } from "../types.ts";
-import { isFinishedState, parseProcStat, type ProcStat } from "../proc_stat.ts";
+import { isFinishedState, parseProcStat, type ProcStat } from "./proc_stat.ts";
 
 const isLinux = process.platform === "linux";
 

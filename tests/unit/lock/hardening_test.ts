@@ -13,7 +13,7 @@ import process from "node:process";
 import { FileLock, FsError, LockTimeoutError } from "../../../mod.ts";
 import { runtime } from "../../../src/runtime/current.ts";
 import type { FileHandle, FileInfo, RuntimeAdapter } from "../../../src/runtime/types.ts";
-import { createSqliteFcntlLock } from "../../../src/runtime/sqlite/fcntl_lock.ts";
+import { createSqliteFcntlLock } from "../../../src/runtime/shared/sqlite_fcntl_lock.ts";
 import { DEAD_PID, plantRemoteLock, plantStaleLock } from "../../../testing.ts";
 import { spawnScript } from "../../_support/runtimes.ts";
 

@@ -10,12 +10,12 @@ import {
   JsonFileRepository,
   type JsonFileRepositoryOptions,
   STATE_FILE_NAME,
-} from "../../../src/repository/json_file_repository.ts";
+} from "../../../src/repository/file/json_file_repository.ts";
 import { RepositoryError } from "../../../src/repository/errors.ts";
 import { MAX_NAME_BYTES, stateNameProblem } from "../../../src/repository/names.ts";
 import type { StandardSchemaV1 } from "../../../src/repository/schema.ts";
-import { tempWriterPid } from "../../../src/repository/atomic_write.ts";
-import { FileLock } from "../../../src/lock/file_lock.ts";
+import { tempWriterPid } from "../../../src/repository/file/atomic_write.ts";
+import { FileLock } from "../../../src/lock/file/file_lock.ts";
 import { runtime } from "../../../src/runtime/current.ts";
 import { FsError } from "../../../src/runtime/fs_error.ts";
 import { HoldfastError } from "../../../src/errors/holdfast_error.ts";

@@ -17,7 +17,7 @@ import process from "node:process";
 import {
   JsonFileRepository,
   type JsonFileRepositoryOptions,
-} from "../../../src/repository/json_file_repository.ts";
+} from "../../../src/repository/file/json_file_repository.ts";
 import { RepositoryError } from "../../../src/repository/errors.ts";
 import type { RuntimeAdapter } from "../../../src/runtime/types.ts";
 import { runtime } from "../../../src/runtime/current.ts";

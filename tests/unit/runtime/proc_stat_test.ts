@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { isFinishedState, parseProcStat } from "../../../src/runtime/proc_stat.ts";
+import { isFinishedState, parseProcStat } from "../../../src/runtime/shared/proc_stat.ts";
 
 const line = (comm: string, state = "S", start = 123456) =>
   `4242 (${comm}) ${state} 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 ${start} 1000 10 18446744073709551615`;

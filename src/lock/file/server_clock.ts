@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "../runtime/types.ts";
+import type { RuntimeAdapter } from "../../runtime/types.ts";
 import { claimTempPath, type LockFiles } from "./lock_files.ts";
 import { nextNonce } from "./owner.ts";
 

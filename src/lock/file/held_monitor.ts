@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "../runtime/types.ts";
+import type { RuntimeAdapter } from "../../runtime/types.ts";
 
 /** A held lock that wants its files checked periodically. */
 export interface Checked {

@@ -5,10 +5,10 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "../runtime/types.ts";
-import { hasCode } from "../runtime/fs_error.ts";
-import { join } from "../util/path.ts";
-import { RepositoryError, StateWriteError } from "./errors.ts";
+import type { RuntimeAdapter } from "../../runtime/types.ts";
+import { hasCode } from "../../runtime/fs_error.ts";
+import { join } from "../../util/path.ts";
+import { RepositoryError, StateWriteError } from "../errors.ts";
 
 /** Permission bits of every file the repository creates (unless it shares them with a group). */
 export const STATE_FILE_MODE = 0o600;

@@ -3,9 +3,9 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "../runtime/types.ts";
-import { classifyFilesystem, type FilesystemKind } from "../runtime/filesystem_kind.ts";
-import { InvalidArgumentError } from "../errors/invalid_argument.ts";
+import type { RuntimeAdapter } from "../../runtime/types.ts";
+import { classifyFilesystem, type FilesystemKind } from "../../runtime/filesystem_kind.ts";
+import { InvalidArgumentError } from "../../errors/invalid_argument.ts";
 import type { Mechanism } from "./owner.ts";
 
 /** What callers may ask for. */

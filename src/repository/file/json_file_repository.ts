@@ -4,16 +4,17 @@
  *
  * @module
  */
-import type { FileInfo, MkdirOptions, RuntimeAdapter } from "../runtime/types.ts";
-import { runtime as defaultRuntime } from "../runtime/current.ts";
-import { hasCode } from "../runtime/fs_error.ts";
-import { InvalidArgumentError } from "../errors/invalid_argument.ts";
-import { basename, dirname, join, resolve } from "../util/path.ts";
-import { FileLock, type LockOptions } from "../lock/file_lock.ts";
-import { checkMechanism, type MechanismOption } from "../lock/choose_mechanism.ts";
-import type { StateRepository, StateUpdater } from "./state_repository.ts";
+import type { FileInfo, MkdirOptions, RuntimeAdapter } from "../../runtime/types.ts";
+import { runtime as defaultRuntime } from "../../runtime/current.ts";
+import { hasCode } from "../../runtime/fs_error.ts";
+import { InvalidArgumentError } from "../../errors/invalid_argument.ts";
+import { basename, dirname, join, resolve } from "../../util/path.ts";
+import { FileLock } from "../../lock/file/file_lock.ts";
+import type { LockOptions } from "../../lock/file/options.ts";
+import { checkMechanism, type MechanismOption } from "../../lock/file/choose_mechanism.ts";
+import type { StateRepository, StateUpdater } from "../state_repository.ts";
 import { atomicWrite, type Durability, SHARED_FILE_MODE, STATE_FILE_MODE } from "./atomic_write.ts";
-import { decodeState, encodeState } from "./codec.ts";
+import { decodeState, encodeState } from "../codec.ts";
 import {
   type RepositoryError,
   StateDeleteError,
@@ -24,7 +25,7 @@ import {
   StateReadError,
   StateValidationError,
   StateWriteError,
-} from "./errors.ts";
+} from "../errors.ts";
 import { hasTempFiles, sweepOrphans } from "./hygiene.ts";
 import {
   assertTrusted,
@@ -32,10 +33,10 @@ import {
   lstatIfExists,
   type TrustPolicy,
 } from "./trusted_dir.ts";
-import { assertStateName, isValidStateName } from "./names.ts";
-import { isStandardSchema, runSchema, type StandardSchemaV1 } from "./schema.ts";
+import { assertStateName, isValidStateName } from "../names.ts";
+import { isStandardSchema, runSchema, type StandardSchemaV1 } from "../schema.ts";
 // Tracing hooks (src/tracing): spans only when an OpenTelemetry SDK records.
-import { activeTracer, ATTR, type Outcome, traced } from "../tracing/spans.ts";
+import { activeTracer, ATTR, type Outcome, traced } from "../../tracing/spans.ts";
 import type { Attributes } from "@opentelemetry/api";
 
 /** The name of the file holding a state inside its directory. */

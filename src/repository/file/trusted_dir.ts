@@ -24,9 +24,9 @@
  *
  * @module
  */
-import type { FileInfo, RuntimeAdapter } from "../runtime/types.ts";
-import { FsError, hasCode } from "../runtime/fs_error.ts";
-import { StateDirUntrustedError, type TrustedDirRole } from "./errors.ts";
+import type { FileInfo, RuntimeAdapter } from "../../runtime/types.ts";
+import { FsError, hasCode } from "../../runtime/fs_error.ts";
+import { StateDirUntrustedError, type TrustedDirRole } from "../errors.ts";
 
 /** What a directory is judged against. */
 export interface TrustPolicy {

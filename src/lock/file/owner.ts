@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "../runtime/types.ts";
+import type { RuntimeAdapter } from "../../runtime/types.ts";
 
 /** The mechanisms a lock can use. */
 export type Mechanism = "kernel" | "pidfile";

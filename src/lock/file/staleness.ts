@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "../runtime/types.ts";
+import type { RuntimeAdapter } from "../../runtime/types.ts";
 import type { LockFiles } from "./lock_files.ts";
 import { type OwnerRecord, selfFacts } from "./owner.ts";
 import { olderThan } from "./server_clock.ts";

@@ -17,31 +17,28 @@
  *
  * @module
  */
-import { hasCode } from "../runtime/fs_error.ts";
-import type { FileHandle } from "../runtime/types.ts";
+import { hasCode } from "../../runtime/fs_error.ts";
+import type { FileHandle } from "../../runtime/types.ts";
 import {
   LockCreateError,
   LockInvalidError,
   LockReadError,
   LockUnsupportedError,
-} from "./errors.ts";
+} from "../errors.ts";
 import {
   breakerPath,
   breakerTarget,
   claimTempPath,
   isClaimDebris,
-  lastToken,
-  readRecordFile,
-  type RecordRead,
-  replaceOwnerFile,
-  retainOpen,
   unlinkIfPresent,
 } from "./lock_files.ts";
+import { lastToken, replaceOwnerFile } from "./owner_file.ts";
+import { readRecordFile, type RecordRead, retainOpen } from "./record_file.ts";
 import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
 import { decodeOwnerRecord, encodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "./owner.ts";
 import { judgeRecord, placeOf } from "./staleness.ts";
 import { olderThan } from "./server_clock.ts";
-import { join } from "../util/path.ts";
+import { join } from "../../util/path.ts";
 
 /** A breaker older than this is debris, whoever wrote it: breaking takes microseconds. */
 const BREAKER_MAX_AGE_MS = 10_000;

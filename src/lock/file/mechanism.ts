@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "../runtime/types.ts";
+import type { RuntimeAdapter } from "../../runtime/types.ts";
 import type { LockFiles } from "./lock_files.ts";
 import type { Mechanism, OwnerRecord } from "./owner.ts";
 

@@ -10,22 +10,17 @@
  *
  * @module
  */
-import { hasCode } from "../runtime/fs_error.ts";
-import type { FileHandle, KernelLockHandle } from "../runtime/types.ts";
+import { hasCode } from "../../runtime/fs_error.ts";
+import type { FileHandle, KernelLockHandle } from "../../runtime/types.ts";
 import {
   LockCreateError,
   LockInvalidError,
   LockReadError,
   LockUnsupportedError,
-} from "./errors.ts";
-import {
-  claimTempPath,
-  readOwnerThrough,
-  readRecordFile,
-  type RecordRead,
-  replaceOwnerFileKeepingOpen,
-  retainOpen,
-} from "./lock_files.ts";
+} from "../errors.ts";
+import { claimTempPath } from "./lock_files.ts";
+import { readOwnerThrough, replaceOwnerFileKeepingOpen } from "./owner_file.ts";
+import { readRecordFile, type RecordRead, retainOpen } from "./record_file.ts";
 import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
 import { type DecodedRecord, newOwnerRecord, nextNonce, type OwnerRecord } from "./owner.ts";
 import { lockErrorOf, sweepClaimDebris } from "./pidfile_mechanism.ts";

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "../runtime/types.ts";
-import { hasCode } from "../runtime/fs_error.ts";
-import { join } from "../util/path.ts";
+import type { RuntimeAdapter } from "../../runtime/types.ts";
+import { hasCode } from "../../runtime/fs_error.ts";
+import { join } from "../../util/path.ts";
 import { inFlightTemps, tempWriterPid } from "./atomic_write.ts";
 
 /**

@@ -1,0 +1,183 @@
+/**
+ * Waiting for a lock: the in-process queue, the tries, and what wakes a waiter between them (a
+ * watch where it is safe, a poll with a growing pause, the deadline and the caller's signal).
+ *
+ * @module
+ */
+import { setLongTimeout } from "../../util/long_timeout.ts";
+import { LockAbortedError, LockTimeoutError } from "../errors.ts";
+import { localHolders, queue } from "./in_process.ts";
+import type { Attempt, Grant } from "./mechanism.ts";
+import { readKernelHolder } from "./kernel_mechanism.ts";
+import type { OwnerRecord } from "./owner.ts";
+import { attempt, type Prepared } from "./prepare.ts";
+
+/**
+ * Longest sleep between two tries while waiting. With a watch of the lock file a release wakes
+ * the waiter at once and polling only bounds recovery after a holder's crash (a kernel lock
+ * dies without any event the watch reports): 10 ms keeps that recovery's p99 well under 50 ms
+ * on a busy machine. Without a watch (Deno) polling is also what notices a release, so it runs
+ * tighter. A refused try costs ~20 us, so even the tight poll stays under 1% of a core.
+ */
+const MAX_POLL_MS = 10;
+const MAX_POLL_UNWATCHED_MS = 4;
+
+/**
+ * Watches for a release: a kernel release touches the lock file, a pidfile release removes it.
+ * On Linux the lock file itself is watched: inotify opens nothing, and a watch of the whole
+ * directory would also wake every waiter on the state file's temp-and-rename, the owner file
+ * and claim files, several times per handoff, which under contention cost more CPU than the
+ * work itself. Elsewhere the directory is watched, filtered to the lock's name: macOS's and the
+ * BSDs' watches (kqueue) open the watched file, and closing that descriptor when the wait ends
+ * would drop the fcntl lock this process has just been granted on it. `onGone` reports that the
+ * watched file vanished or moved, so the caller watches the next one.
+ */
+function watchLockFile(
+  p: Prepared,
+  onChange: () => void,
+  onGone: () => void,
+): { close(): void } | undefined {
+  const watchDir = () =>
+    p.rt.watch(p.files.dir, (name) => {
+      if (name === undefined || name === p.files.name) onChange();
+    });
+  if (p.rt.platform !== "linux") return watchDir();
+  return p.rt.watch(p.files.lockPath, (_name, kind) => {
+    if (kind === "rename") onGone();
+    onChange();
+  }) ?? watchDir();
+}
+
+/** Waits for a change near the lock, a poll interval, or abort, whichever comes first. */
+function pause(ms: number, wake: { notify?: () => void }, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      wake.notify = undefined;
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    wake.notify = done;
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * The grant of the lock `p` prepared, once this isolate is at the head of the queue for it and
+ * a try succeeds, within `timeout` ms (`Infinity`: forever; 0: one try) and before `signal`.
+ * Uncontended, the first try runs before any timer, signal or watch is set up, and the grant
+ * comes back synchronously. On success the caller is the queue's head and must `queue.leave`
+ * when it releases; on failure the queue is left here.
+ *
+ * @throws {LockTimeoutError | LockAbortedError} naming the holder (and why it could not be
+ *   judged, when it could not), and whatever a try throws.
+ */
+export function acquireGrant(
+  p: Prepared,
+  timeout: number,
+  signal: AbortSignal | undefined,
+): Grant | Promise<Grant> {
+  const errInit = { resource: p.files.resource, lockPath: p.files.lockPath };
+  if (signal?.aborted) throw new LockAbortedError({ ...errInit, cause: signal.reason });
+  const entered = queue.tryEnter(p.key);
+  let first: Attempt | undefined;
+  if (entered) {
+    try {
+      first = attempt(p, timeout === 0);
+    } catch (error) {
+      queue.leave(p.key);
+      throw error;
+    }
+    if (first.acquired) return first.grant;
+    if (timeout === 0) {
+      queue.leave(p.key);
+      throw new LockTimeoutError({
+        ...errInit,
+        timeout,
+        ...(first.holder ? { holder: first.holder } : {}),
+        ...(first.uncertain ? { uncertain: first.uncertain } : {}),
+      });
+    }
+  }
+  return waitForGrant(p, timeout, signal, entered, first);
+}
+
+async function waitForGrant(
+  p: Prepared,
+  timeout: number,
+  signal: AbortSignal | undefined,
+  entered: boolean,
+  first: Attempt | undefined,
+): Promise<Grant> {
+  const errInit = { resource: p.files.resource, lockPath: p.files.lockPath };
+  const deadlineAt = Date.now() + timeout;
+  const deadline = new AbortController();
+  const cancelTimer = setLongTimeout(() => deadline.abort(), timeout);
+  const stop = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
+  const failure = (seen?: OwnerRecord, uncertain?: string) => {
+    const holder = seen ?? (p.mechanism === "kernel" ? readKernelHolder(p.ctx) : undefined);
+    return signal?.aborted
+      ? new LockAbortedError({ ...errInit, cause: signal.reason, ...(holder ? { holder } : {}) })
+      : new LockTimeoutError({
+        ...errInit,
+        timeout,
+        ...(holder ? { holder } : {}),
+        ...(uncertain ? { uncertain } : {}),
+      });
+  };
+
+  try {
+    if (!entered) {
+      try {
+        await queue.enter(p.key, stop);
+      } catch {
+        throw failure(localHolders.get(p.key)?.owner);
+      }
+    }
+    const wake: { notify?: () => void } = {};
+    let watcher: { close(): void } | undefined;
+    let watched = false;
+    let rewatch = false;
+    let delay = 1;
+    try {
+      for (;;) {
+        // The try made before the wait was set up counts as the first.
+        const result = first ?? attempt(p, false);
+        first = undefined;
+        if (result.acquired) return result.grant;
+        if (stop.aborted || Date.now() >= deadlineAt) {
+          throw failure(result.holder, result.uncertain);
+        }
+        if (!watcher) {
+          const real = watchLockFile(p, () => wake.notify?.(), () => rewatch = true);
+          watched = real !== undefined;
+          watcher = real ?? { close() {} };
+        }
+        await pause(delay, wake, stop);
+        if (rewatch) {
+          // The watched file was removed or replaced (a pidfile release): watch its successor.
+          rewatch = false;
+          watcher.close();
+          watcher = undefined;
+        }
+        delay = Math.min(delay * 2, watched ? MAX_POLL_MS : MAX_POLL_UNWATCHED_MS);
+        if (signal?.aborted) throw failure(result.holder);
+        if (stop.aborted || Date.now() >= deadlineAt) {
+          // One last try: a release may have raced the deadline (not an abort: an aborted
+          // caller must never be handed a lock).
+          const last = attempt(p);
+          if (last.acquired) return last.grant;
+          throw failure(last.holder, last.uncertain);
+        }
+      }
+    } catch (error) {
+      queue.leave(p.key);
+      throw error;
+    } finally {
+      watcher?.close();
+    }
+  } finally {
+    cancelTimer();
+  }
+}
