@@ -23,14 +23,13 @@ import { readOwnerThrough, replaceOwnerFileKeepingOpen } from "./owner_file.ts";
 import { readRecordFile, type RecordRead, retainOpen } from "./record_file.ts";
 import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
 import { type DecodedRecord, newOwnerRecord, nextNonce, type OwnerRecord } from "./owner.ts";
-import { lockErrorOf, sweepClaimDebris } from "./pidfile_mechanism.ts";
+import { lockErrorOf } from "./pidfile_mechanism.ts";
+import { sweepClaimDebris } from "./debris.ts";
+import { NO_LINKS } from "./claim.ts";
 
 function errorInit(ctx: LockContext) {
   return { resource: ctx.files.resource, lockPath: ctx.files.lockPath };
 }
-
-/** Codes with which a filesystem refuses hard links it does not support. */
-const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EXDEV", "EMLINK"];
 
 /**
  * Creates the placeholder, without ever closing a descriptor of the lock path: an empty file is

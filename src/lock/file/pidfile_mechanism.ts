@@ -1,23 +1,23 @@
 /**
  * The pidfile mechanism: the owner record at the lock path is the lock.
  *
- * Claim: write the record to a unique temp file, hard-link it to the lock path, and count the
- * temp file's links: 2 means the link landed (the classic NFS-safe claim: link() is atomic
- * there, and its reply may be lost, so its return value alone is not trusted). The record
- * exists whole from the first instant; no reader ever sees an empty lock file.
+ * Claim (`claim.ts`): write the record to a unique temp file and hard-link it to the lock path;
+ * what is at the lock path afterwards says whether the link landed (NFS may lose its reply;
+ * sshfs reports a lost race as `EPERM`). The record exists whole from the first instant; no
+ * reader ever sees an empty lock file.
  *
  * Stale: a record whose holder runs on this host, boot and PID namespace and whose process is
  * provably gone, or one from elsewhere whose lease (the record's own `lease`, renewed by the
  * holder writing to its record, judged by the file server's clock) has run out (see
  * `staleness.ts`). Stale records are removed under a breaker file, so that of many waiters
  * finding the same stale record one removes it, and a fresh record put there by a new holder
- * in the meantime is never taken for the stale one.
+ * in the meantime is never taken for the stale one (`breaker.ts`). Grants sweep the debris of
+ * dead claimers (`debris.ts`).
  *
  * See docs/PROTOCOL.md for the step-by-step protocol and its residual risks.
  *
  * @module
  */
-import { hasCode } from "../../runtime/fs_error.ts";
 import type { FileHandle } from "../../runtime/types.ts";
 import {
   LockCreateError,
@@ -25,261 +25,21 @@ import {
   LockReadError,
   LockUnsupportedError,
 } from "../errors.ts";
-import {
-  breakerPath,
-  breakerTarget,
-  claimTempPath,
-  isClaimDebris,
-  unlinkIfPresent,
-} from "./lock_files.ts";
+import { unlinkIfPresent } from "./lock_files.ts";
 import { lastToken, replaceOwnerFile } from "./owner_file.ts";
 import { readRecordFile, type RecordRead, retainOpen } from "./record_file.ts";
 import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
-import { decodeOwnerRecord, encodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "./owner.ts";
-import { judgeRecord, placeOf } from "./staleness.ts";
-import { olderThan } from "./server_clock.ts";
-import { join } from "../../util/path.ts";
-
-/** A breaker older than this is debris, whoever wrote it: breaking takes microseconds. */
-const BREAKER_MAX_AGE_MS = 10_000;
-/** How often (per lock path and process) a grant also sweeps claim debris of dead writers. */
-const SWEEP_EVERY_MS = 10_000;
-const lastSweep = new Map<string, number>();
-
-/**
- * Whether the record `found` in a breaker or claim temp file belongs to a dead writer: its
- * writer is provably dead (same host, boot and PID namespace), or the file is older than
- * `maxAgeMs` by the file server's clock. A file without a valid record (a writer killed
- * between creating and writing it) is judged by its age alone: its name's PID may be another
- * host's.
- */
-function deadWriter(
-  ctx: LockContext,
-  found: RecordRead & { kind: "file" | "empty" },
-  maxAgeMs: number,
-): boolean {
-  if (found.kind === "file" && found.ok && placeOf(ctx.rt, found.record).place === "here") {
-    const identity = {
-      pid: found.record.pid,
-      ...(found.record.startTime !== undefined ? { startTime: found.record.startTime } : {}),
-    };
-    if (ctx.rt.liveness(identity).state === "dead") return true;
-  }
-  return olderThan(ctx.rt, ctx.files, found.mtimeMs, maxAgeMs) === true;
-}
-
-/**
- * Whether `now` (read again) is still the very file `before` was: same inode, same mtime, same
- * record. A verdict of "stale" or "dead" rests on a read followed by a probe or a liveness check;
- * a holder that renewed, or a breaker name dropped and claimed again, in between shows here, and
- * the verdict is dropped (found by spin, verification/lease.pml -DWAITER_STALLS and -DB3_ESTIMATE).
- */
-function sameFile(now: RecordRead, before: RecordRead): boolean {
-  if (now.kind === "missing" || now.kind !== before.kind) return false;
-  if (now.ino !== before.ino || now.mtimeMs !== before.mtimeMs) return false;
-  if (now.kind === "empty" || before.kind === "empty") return true;
-  return now.ok && before.ok && now.record.nonce === before.record.nonce;
-}
-
-/**
- * Whether the breaker `found` is dead (B2c): its writer is provably dead, or it is older than
- * 10 s by the file server's clock (breaking takes microseconds; a remover stalled that long is
- * taken over, residual risk R4).
- */
-export function breakerDead(
-  ctx: LockContext,
-  found: RecordRead & { kind: "file" | "empty" },
-): boolean {
-  return deadWriter(ctx, found, BREAKER_MAX_AGE_MS);
-}
-
-/**
- * Removes claim temp files (and moved-aside breakers) whose writer is dead: a writer killed
- * between writing its temp file and removing it leaves one. Called by a holder, so no live
- * claim of this process is in flight; a live writer's file is recognised by its record, an
- * unwritten one by its age. Best effort: errors are ignored, the next sweep retries.
- */
-export function sweepClaimDebris(ctx: LockContext): void {
-  const { rt, files } = ctx;
-  lastSweep.set(files.lockPath, Date.now());
-  let entries: string[];
-  try {
-    entries = rt.readDir(files.dir);
-  } catch {
-    return;
-  }
-  // A breaker matters while the stale record it is for is still at the lock path: keep those.
-  let current: string | undefined;
-  try {
-    const atLock = readRecordFile(rt, files.lockPath);
-    current = atLock.kind === "file" && atLock.ok ? atLock.record.nonce : undefined;
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    if (!isClaimDebris(files, entry)) continue;
-    const target = breakerTarget(files, entry);
-    if (target !== undefined && target === current) continue;
-    const path = join(files.dir, entry);
-    try {
-      const found = readRecordFile(rt, path);
-      if (found.kind === "missing") continue;
-      const lease = found.kind === "file" && found.ok ? found.record.lease ?? ctx.staleAfter : 0;
-      if (!deadWriter(ctx, found, Math.max(lease, BREAKER_MAX_AGE_MS))) continue;
-      if (sameFile(readRecordFile(rt, path), found)) unlinkIfPresent(rt, path);
-    } catch { /* next sweep */ }
-  }
-}
+import { decodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "./owner.ts";
+import { judgeRecord } from "./staleness.ts";
+import { claim, LinksUnsupported, writeTemp } from "./claim.ts";
+import { removeStale } from "./breaker.ts";
+import { sweepClaimDebris, sweepDue } from "./debris.ts";
 
 function errorInit(ctx: LockContext) {
   return { resource: ctx.files.resource, lockPath: ctx.files.lockPath };
 }
-
-/** Writes `record` to a new exclusive temp file; returns its path. @throws {FsError} */
-function writeTemp(ctx: LockContext, record: OwnerRecord): string {
-  const temp = claimTempPath(ctx.files, record.pid, record.nonce);
-  const file = ctx.rt.open(temp, {
-    write: true,
-    create: true,
-    exclusive: true,
-    noFollow: true,
-    ...ctx.files.create,
-  });
-  try {
-    file.write(encodeOwnerRecord(record));
-  } catch (error) {
-    file.close();
-    unlinkIfPresent(ctx.rt, temp);
-    throw error;
-  }
-  file.close();
-  return temp;
-}
-
-/** Codes with which filesystems refuse hard links they do not support. */
-const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EXDEV", "EMLINK"];
-
-/** A filesystem that cannot make hard links, which the pidfile claim needs. */
-export class LinksUnsupported extends Error {
-  /** The filesystem's refusal. */
-  override readonly cause: unknown;
-  /** Wraps the link failure `cause`. */
-  constructor(cause: unknown) {
-    super("the filesystem does not support hard links");
-    this.name = "LinksUnsupported";
-    this.cause = cause;
-  }
-}
-
-/**
- * Tries to make `record` the file at `target` (the lock path or a breaker name); true if it
- * now is. @throws {FsError} @throws {LinksUnsupported}
- */
-function claim(ctx: LockContext, record: OwnerRecord, target = ctx.files.lockPath): boolean {
-  const temp = writeTemp(ctx, record);
-  try {
-    for (let tries = 1;; tries++) {
-      try {
-        ctx.rt.link(temp, target);
-        return true;
-      } catch (error) {
-        // Whatever the code, what is at the target now tells. Our record: the link landed
-        // (over NFS a lost reply reports failure, a retried one EEXIST). Another file: the claim
-        // lost a race, which sshfs reports as EPERM, not EEXIST. Nothing: a holder released in
-        // between (try again), or the filesystem cannot link at all.
-        const there = readRecordFile(ctx.rt, target);
-        if (there.kind === "file" && there.ok && there.record.nonce === record.nonce) return true;
-        if (there.kind !== "missing" || hasCode(error, "EEXIST")) return false;
-        if (tries < 3) continue;
-        if (hasCode(error, ...NO_LINKS)) throw new LinksUnsupported(error);
-        throw error;
-      }
-    }
-  } finally {
-    // A temp file left behind is debris for the sweep, never a held lock: ignore errors.
-    unlinkQuietly(ctx, temp);
-  }
-}
-
-function unlinkQuietly(ctx: LockContext, path: string): void {
-  try {
-    unlinkIfPresent(ctx.rt, path);
-  } catch { /* see above */ }
-}
-
 function isOurs(found: RecordRead, record: OwnerRecord): boolean {
   return found.kind === "file" && found.ok && found.record.nonce === record.nonce;
-}
-
-/** Takeovers of dead breakers followed in one attempt before giving up (each is one death). */
-const MAX_BREAKER_HOPS = 16;
-
-/**
- * Takes a breaker, the right to remove the stale record `stale`: returns its path, or
- * `undefined` if a live process is removing that record already.
- *
- * The breaker for a record with nonce `s` is `R.lock.break.<s>`, claimed like the lock itself
- * (temp file + link). If its holder died (or it is older than 10 s), the breaker is not
- * removed or renamed: the taker claims the successor `R.lock.break.<s>.<k>`, where `k` is the
- * dead breaker's nonce, and so on down the chain until a name is free or a live holder is
- * found. Every name belongs to one record and one predecessor, and nonces are never reused,
- * so no file is ever mistaken for another (the inode-reuse race D9 of the old rename-aside
- * takeover cannot arise), and while the record is still at the lock path no two live removers
- * hold breakers of it: each successor name is claimed by exactly one link. (Once it is gone, a
- * late taker may claim a dropped name again; its re-read of the lock path then removes nothing.
- * spin checks both, verification/breaker.pml.) Dead breakers stay until a debris sweep finds
- * their record gone from the lock path.
- */
-function takeBreaker(
-  ctx: LockContext,
-  stale: OwnerRecord,
-  me: OwnerRecord,
-): string | undefined {
-  const { rt, files } = ctx;
-  let path = breakerPath(files, stale.nonce);
-  for (let hop = 0; hop < MAX_BREAKER_HOPS; hop++) {
-    if (claim(ctx, me, path)) return path;
-    const found = readRecordFile(rt, path);
-    if (found.kind === "missing") continue; // dropped since our claim failed: claim it again
-    if (!breakerDead(ctx, found)) return undefined;
-    // B2c': dead by a probe or a liveness check made after that read; still the same file?
-    if (!sameFile(readRecordFile(rt, path), found)) continue;
-    // A file holdfast did not write (or an empty one) is named by its inode instead.
-    path = breakerPath(
-      files,
-      stale.nonce,
-      found.kind === "file" && found.ok ? found.record.nonce : `i${found.ino.toString(16)}`,
-    );
-  }
-  return undefined;
-}
-
-/**
- * Removes the stale record `stale` (as read at the lock path), if it is still there and still
- * stale, under the breaker. Returns true when the lock path is now free to claim.
- */
-function removeStale(ctx: LockContext, stale: RecordRead & { kind: "file"; ok: true }): boolean {
-  const { rt, files } = ctx;
-  const me = newOwnerRecord(rt, "pidfile", 0, BREAKER_MAX_AGE_MS);
-  const breaker = takeBreaker(ctx, stale.record, me);
-  if (breaker === undefined) return false;
-  try {
-    const again = readRecordFile(rt, files.lockPath);
-    if (again.kind === "missing") return true;
-    if (again.kind !== "file" || !again.ok) return false;
-    if (again.ino !== stale.ino || again.record.nonce !== stale.record.nonce) return false;
-    const verdict = judgeRecord(ctx, again.record, again.mtimeMs);
-    if (verdict.state !== "stale") return false;
-    // B3': the verdict took a probe or a liveness check after that read; a renewal in between
-    // (the holder is live) shows in a read made now.
-    if (!sameFile(readRecordFile(rt, files.lockPath), again)) return false;
-    unlinkIfPresent(rt, files.lockPath);
-    ctx.onStaleRemoved?.(again.record, verdict.reason);
-    return true;
-  } finally {
-    // The name is this remover's alone while it holds it (see takeBreaker): no check needed.
-    unlinkIfPresent(rt, breaker);
-  }
 }
 
 /**
@@ -439,10 +199,7 @@ export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Atte
           } catch { /* the record stays; it is ours and will be seen stale once we exit */ }
           throw error;
         }
-        const last = lastSweep.get(files.lockPath);
-        if (tookOver || last === undefined || Date.now() - last > SWEEP_EVERY_MS) {
-          sweepClaimDebris(ctx);
-        }
+        if (sweepDue(files, tookOver)) sweepClaimDebris(ctx);
         return { acquired: true, grant: grantFor(ctx, owner) };
       }
     } catch (error) {
