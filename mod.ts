@@ -43,15 +43,15 @@ export {
   LockTimeoutError,
   LockUnsupportedError,
 } from "./src/lock/errors.ts";
+export { JsonFileRepository } from "./src/repository/file/json_file_repository.ts";
 export {
   type CleanReport,
   DEFAULT_LOCK_TIMEOUT,
-  JsonFileRepository,
   type JsonFileRepositoryOptions,
   SHARED_DIR_MODE,
   STATE_DIR_MODE,
   STATE_FILE_NAME,
-} from "./src/repository/file/json_file_repository.ts";
+} from "./src/repository/file/options.ts";
 export type { StateRepository, StateUpdater } from "./src/repository/state_repository.ts";
 export {
   type Durability,

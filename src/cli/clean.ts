@@ -5,7 +5,8 @@
  */
 import { parseArgs } from "node:util";
 import { runtime } from "../runtime/current.ts";
-import { JsonFileRepository, STATE_FILE_NAME } from "../repository/file/json_file_repository.ts";
+import { JsonFileRepository } from "../repository/file/json_file_repository.ts";
+import { STATE_FILE_NAME } from "../repository/file/options.ts";
 import { findOrphans } from "../repository/file/hygiene.ts";
 import { isValidStateName } from "../repository/names.ts";
 import { join, resolve } from "../util/path.ts";

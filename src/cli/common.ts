@@ -6,6 +6,7 @@
  */
 import process from "node:process";
 import { HoldfastError } from "../errors/holdfast_error.ts";
+import { LockTimeoutError } from "../lock/errors.ts";
 
 /** Exit codes of the CLI (sysexits.h where one fits, as flock(1) does). */
 export const EXIT = {
@@ -101,7 +102,5 @@ export function report(error: unknown, verbose: boolean, io: Output, usage: stri
   } else if (error instanceof HoldfastError) {
     io.err("(--verbose for details)");
   }
-  return error instanceof HoldfastError && error.code === "LOCK_TIMEOUT"
-    ? EXIT.timeout
-    : EXIT.error;
+  return error instanceof LockTimeoutError ? EXIT.timeout : EXIT.error;
 }

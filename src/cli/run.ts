@@ -8,6 +8,7 @@ import { constants } from "node:os";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { FileLock } from "../lock/file/file_lock.ts";
+import { LockAbortedError } from "../lock/errors.ts";
 import { EXIT, type Output, parseMechanism, parseMs, report, UsageError } from "./common.ts";
 
 /** The help text of `holdfast run`. */
@@ -115,7 +116,7 @@ async function holdWhileRunning(
     try {
       lock = await FileLock.acquire(resource, { ...options, signal: waiting.signal });
     } catch (error) {
-      if (received && (error as { code?: string }).code === "LOCK_ABORTED") {
+      if (received && error instanceof LockAbortedError) {
         return signalExit(received);
       }
       throw error;

@@ -8,6 +8,21 @@
  */
 
 /**
+ * Who holds a lock, as far as its backend can tell: a process, where it runs, since when. A
+ * file lock's `OwnerRecord` is one; other backends name their holders the same way.
+ */
+export interface LockHolder {
+  /** The holder's process id (for a database backend: the server's process for its session). */
+  readonly pid: number;
+  /** The holder's host name (`""` when unknown). */
+  readonly hostname: string;
+  /** The holder's runtime, when known: `deno`, `node`, `bun`. */
+  readonly runtime?: string;
+  /** When the holder was granted the lock (ISO 8601), when known. */
+  readonly acquiredAt?: string;
+}
+
+/**
  * A held lock on a named resource.
  *
  * Guarantees every backend keeps:

@@ -1,20 +1,18 @@
 /**
- * Picks the adapter for the runtime this code is running on, once, at load.
+ * Picks the adapter for the runtime this code is running on, once, at load, without top-level
+ * await: a module with top-level await cannot be loaded by Node's `require(esm)` and makes every
+ * importer wait for it.
  *
- * Each adapter is imported dynamically so that Node never loads the file that names `Deno`.
+ * Both adapters are imported; only the one of this runtime is created. The Deno adapter's
+ * module names `Deno` only inside its functions, so Node and Bun load it without touching it.
  *
  * @module
  */
 import type { RuntimeAdapter } from "./types.ts";
-
-async function detect(): Promise<RuntimeAdapter> {
-  if ("Deno" in globalThis) {
-    const { createDenoAdapter } = await import("./deno/adapter.ts");
-    return createDenoAdapter();
-  }
-  const { createNodeAdapter } = await import("./node/adapter.ts");
-  return createNodeAdapter();
-}
+import { createDenoAdapter } from "./deno/adapter.ts";
+import { createNodeAdapter } from "./node/adapter.ts";
 
 /** The adapter of the current runtime: Deno's under Deno, Node's under Node and Bun. */
-export const runtime: RuntimeAdapter = await detect();
+export const runtime: RuntimeAdapter = "Deno" in globalThis
+  ? createDenoAdapter()
+  : createNodeAdapter();

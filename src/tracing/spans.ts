@@ -21,17 +21,27 @@ import {
   trace,
   type Tracer,
 } from "@opentelemetry/api";
-import type { RuntimeAdapter } from "../runtime/types.ts";
-import {
-  MECHANISM_ENV,
-  type MechanismChoice,
-  type MechanismOption,
-} from "../lock/file/choose_mechanism.ts";
-import type { Attempt } from "../lock/file/mechanism.ts";
-import type { Mechanism, OwnerRecord } from "../lock/file/owner.ts";
 import { activeTracer } from "./tracer.ts";
 
 export { activeTracer };
+
+/**
+ * What a span says about a lock's holder. Tracing sits below the lock and the repository and
+ * imports nothing of them: their records (`OwnerRecord`) have these fields.
+ */
+export interface TracedHolder {
+  /** The holder's process id. */
+  readonly pid: number;
+  /** Its host name. */
+  readonly hostname: string;
+  /** Its runtime: `deno`, `node` or `bun`. */
+  readonly runtime: string;
+}
+
+/** One try as a span sees it (a lock's `Attempt` fits). */
+export type TracedAttempt =
+  | { readonly acquired: true; readonly grant: { readonly mechanism: string } }
+  | { readonly acquired: false; readonly holder?: TracedHolder };
 
 /** The attribute keys holdfast sets on its spans and events. */
 export const ATTR = {
@@ -86,7 +96,7 @@ function errorCode(error: unknown): string {
   return typeof code === "string" ? code : (error as Error | null)?.name ?? "Error";
 }
 
-function holderAttributes(holder: OwnerRecord): Attributes {
+function holderAttributes(holder: TracedHolder): Attributes {
   return {
     [ATTR.holderPid]: holder.pid,
     [ATTR.holderHost]: holder.hostname,
@@ -147,12 +157,12 @@ export class AcquireSpan extends OperationSpan {
   /** How many tries so far. */
   attempts = 0;
   /** The holder the last refused try saw. */
-  holder?: OwnerRecord;
+  holder?: TracedHolder;
   /** The mechanism chosen for the path. */
-  mechanism?: Mechanism;
+  mechanism?: string;
 
   /** For `LockContext.onStaleRemoved`: records the removal of a dead holder's record. */
-  readonly staleRemoved = (holder: OwnerRecord, reason: string): void => {
+  readonly staleRemoved = (holder: TracedHolder, reason: string): void => {
     this.span.addEvent("holdfast.stale_removed", {
       ...holderAttributes(holder),
       [ATTR.reason]: reason,
@@ -160,31 +170,17 @@ export class AcquireSpan extends OperationSpan {
   };
 
   /**
-   * Records the mechanism chosen for `dir`, and a fallback event when `"auto"` did not pick
-   * the kernel lock (the choice says why).
+   * Records the mechanism chosen (`requested` is what the caller asked for), and a fallback
+   * event from `kernel` when the lock says why `"auto"` did not pick it (`fallbackReason`).
    */
-  chose(
-    rt: RuntimeAdapter,
-    requested: MechanismOption,
-    choice: MechanismChoice,
-    dir: string,
-  ): void {
-    const chosen = choice.mechanism;
+  chose(requested: string, chosen: string, fallbackReason?: string): void {
     this.mechanism = chosen;
     this.span.setAttributes({ [ATTR.requested]: requested, [ATTR.mechanism]: chosen });
-    if (requested !== "auto" || choice.fallback === undefined) return;
-    const reasons: Record<NonNullable<MechanismChoice["fallback"]>, string> = {
-      environment: `${MECHANISM_ENV}=${rt.env(MECHANISM_ENV)}`,
-      no_kernel_lock: `${rt.runtime} ${rt.version} offers no kernel lock`,
-      network_filesystem: `'${dir}' is on ${choice.filesystem.name}, a network filesystem`,
-      unknown_filesystem:
-        `holdfast cannot tell whether '${dir}' is local (${choice.filesystem.detail})`,
-    };
-    this.#fallback("kernel", chosen, reasons[choice.fallback]);
+    if (fallbackReason !== undefined) this.#fallback("kernel", chosen, fallbackReason);
   }
 
   /** Counts one try and passes its result through. */
-  attempt(result: Attempt): Attempt {
+  attempt<A extends TracedAttempt>(result: A): A {
     this.attempts++;
     if (!result.acquired) {
       if (result.holder) this.holder = result.holder;
@@ -200,7 +196,9 @@ export class AcquireSpan extends OperationSpan {
   }
 
   /** Ends the span once `pending` settles, and passes its outcome through. */
-  async settle<L extends { mechanism: Mechanism; owner: OwnerRecord } | undefined>(
+  async settle<
+    L extends { mechanism: string; owner: TracedHolder & { token: number } } | undefined,
+  >(
     pending: Promise<L>,
   ): Promise<L> {
     let lock: L;
@@ -208,7 +206,7 @@ export class AcquireSpan extends OperationSpan {
       lock = await pending;
     } catch (error) {
       // A waiter reads the holder only when it gives up: the error names it.
-      const named = (error as { holder?: OwnerRecord } | null)?.holder;
+      const named = (error as { holder?: TracedHolder } | null)?.holder;
       throw this.fail(error, this.#attributes(named ?? this.holder));
     }
     if (lock) {
@@ -223,7 +221,7 @@ export class AcquireSpan extends OperationSpan {
     return lock;
   }
 
-  #attributes(holder: OwnerRecord | undefined): Attributes {
+  #attributes(holder: TracedHolder | undefined): Attributes {
     return {
       [ATTR.attempts]: this.attempts,
       [ATTR.waitMs]: this.elapsed(),
@@ -231,7 +229,7 @@ export class AcquireSpan extends OperationSpan {
     };
   }
 
-  #fallback(from: Mechanism, to: Mechanism, reason: string): void {
+  #fallback(from: string, to: string, reason: string): void {
     this.span.addEvent("holdfast.mechanism_fallback", {
       [ATTR.from]: from,
       [ATTR.to]: to,

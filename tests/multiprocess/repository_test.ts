@@ -6,10 +6,8 @@ import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import { exited, type RuntimeName, spawnScript } from "../_support/runtimes.ts";
-import {
-  JsonFileRepository,
-  STATE_FILE_NAME,
-} from "../../src/repository/file/json_file_repository.ts";
+import { JsonFileRepository } from "../../src/repository/file/json_file_repository.ts";
+import { STATE_FILE_NAME } from "../../src/repository/file/options.ts";
 import { tempWriterPid } from "../../src/repository/file/atomic_write.ts";
 import { FileLock } from "../../src/lock/file/file_lock.ts";
 

@@ -160,3 +160,26 @@ export function chooseMechanism(
   );
   return { mechanism: "pidfile", filesystem, fallback: "unknown_filesystem" };
 }
+
+/**
+ * Why `"auto"` did not pick the kernel mechanism for `dir`, for a span's fallback event; or
+ * `undefined` when it did (or the caller asked for a mechanism).
+ */
+export function fallbackReason(
+  rt: RuntimeAdapter,
+  requested: MechanismOption,
+  choice: MechanismChoice,
+  dir: string,
+): string | undefined {
+  if (requested !== "auto" || choice.fallback === undefined) return undefined;
+  switch (choice.fallback) {
+    case "environment":
+      return `${MECHANISM_ENV}=${rt.env(MECHANISM_ENV)}`;
+    case "no_kernel_lock":
+      return `${rt.runtime} ${rt.version} offers no kernel lock`;
+    case "network_filesystem":
+      return `'${dir}' is on ${choice.filesystem.name}, a network filesystem`;
+    case "unknown_filesystem":
+      return `holdfast cannot tell whether '${dir}' is local (${choice.filesystem.detail})`;
+  }
+}

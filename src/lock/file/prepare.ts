@@ -12,7 +12,12 @@ import { InvalidArgumentError } from "../../errors/invalid_argument.ts";
 import { isAbsolute, join } from "../../util/path.ts";
 import type { AcquireSpan } from "../../tracing/spans.ts";
 import { LockCreateError, LockUnsupportedError } from "../errors.ts";
-import { AutoRefused, checkMechanism, chooseMechanism } from "./choose_mechanism.ts";
+import {
+  AutoRefused,
+  checkMechanism,
+  chooseMechanism,
+  fallbackReason,
+} from "./choose_mechanism.ts";
 import { type LockFiles, lockFilesFor } from "./lock_files.ts";
 import type { RecordRead } from "./record_file.ts";
 import type { Attempt, LockContext } from "./mechanism.ts";
@@ -136,7 +141,7 @@ export function prepare(resource: unknown, options: LockOptions, probe?: Acquire
       tip: error.tip,
     });
   }
-  probe?.chose(rt, requested, choice, realDir);
+  probe?.chose(requested, choice.mechanism, fallbackReason(rt, requested, choice, realDir));
   const leaseGrace = choice.filesystem.locality === "local" ? 0 : NETWORK_LEASE_GRACE_MS;
   return {
     rt,

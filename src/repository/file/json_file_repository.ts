@@ -4,167 +4,39 @@
  *
  * @module
  */
-import type { FileInfo, MkdirOptions, RuntimeAdapter } from "../../runtime/types.ts";
+import type { RuntimeAdapter } from "../../runtime/types.ts";
 import { runtime as defaultRuntime } from "../../runtime/current.ts";
 import { hasCode } from "../../runtime/fs_error.ts";
 import { InvalidArgumentError } from "../../errors/invalid_argument.ts";
-import { basename, dirname, join, resolve } from "../../util/path.ts";
+import { join, resolve } from "../../util/path.ts";
 import { FileLock } from "../../lock/file/file_lock.ts";
+import { FileLockError, LockCompromisedError } from "../../lock/errors.ts";
 import type { LockOptions } from "../../lock/file/options.ts";
 import { checkMechanism, type MechanismOption } from "../../lock/file/choose_mechanism.ts";
 import type { StateRepository, StateUpdater } from "../state_repository.ts";
-import { atomicWrite, type Durability, SHARED_FILE_MODE, STATE_FILE_MODE } from "./atomic_write.ts";
-import { decodeState, encodeState } from "../codec.ts";
+import { StateCodec } from "../state_codec.ts";
 import {
   type RepositoryError,
   StateDeleteError,
-  StateDirCreateError,
-  StateDirUntrustedError,
   StateLockError,
   StateLockLostError,
   StateReadError,
-  StateValidationError,
   StateWriteError,
 } from "../errors.ts";
+import { assertStateName } from "../names.ts";
+import { atomicWrite, type Durability, SHARED_FILE_MODE, STATE_FILE_MODE } from "./atomic_write.ts";
 import { hasTempFiles, sweepOrphans } from "./hygiene.ts";
 import {
-  assertTrusted,
-  assertTrustedChain,
-  lstatIfExists,
-  type TrustPolicy,
-} from "./trusted_dir.ts";
-import { assertStateName, isValidStateName } from "../names.ts";
-import { isStandardSchema, runSchema, type StandardSchemaV1 } from "../schema.ts";
+  checkOptions,
+  type CleanReport,
+  DEFAULT_LOCK_TIMEOUT,
+  type JsonFileRepositoryOptions,
+  STATE_FILE_NAME,
+} from "./options.ts";
+import { ABSENT, type Fail, type Located, readFailure, StateDirectories } from "./state_dirs.ts";
 // Tracing hooks (src/tracing): spans only when an OpenTelemetry SDK records.
 import { activeTracer, ATTR, type Outcome, traced } from "../../tracing/spans.ts";
 import type { Attributes } from "@opentelemetry/api";
-
-/** The name of the file holding a state inside its directory. */
-export const STATE_FILE_NAME = "state.json";
-/** Permission bits of every directory the repository creates (unless it shares them with a group). */
-export const STATE_DIR_MODE = 0o700;
-/** Permission bits of every directory a repository with `sharedGroup` creates: rwx for the group, setgid. */
-export const SHARED_DIR_MODE = 0o2770;
-/** Default of {@linkcode JsonFileRepositoryOptions.lockTimeout}, in ms. */
-export const DEFAULT_LOCK_TIMEOUT = 10_000;
-
-/** Options of {@linkcode JsonFileRepository}. */
-export interface JsonFileRepositoryOptions<T> {
-  /**
-   * The directory holding the states (created with mode 0700 on first write). A relative path
-   * is resolved against the working directory when the repository is constructed. Symlinks
-   * in it are resolved once, at first use, and the repository then keeps to the real
-   * directory. It, every directory above it and every state directory must pass the trust
-   * rule (see {@linkcode JsonFileRepository}), or calls fail with `STATE_DIR_UNTRUSTED`.
-   */
-  baseDir: string;
-  /**
-   * How long a write waits for the state's lock, in ms (`Infinity`: forever; 0: one try).
-   * @default {10000}
-   */
-  lockTimeout?: number;
-  /**
-   * A Standard Schema v1 validator (Zod, Valibot, ArkType, ...). States are checked on save and
-   * update before anything is written (the state is written as given, not the schema's
-   * output), and on load (the schema's output is returned).
-   */
-  schema?: StandardSchemaV1<unknown, T>;
-  /**
-   * `"fsync"` (default): a write returns once the new state is on stable storage, so it
-   * survives a power loss. `"none"`: skips every fsync, trading that safety for speed; a
-   * process crash still never leaves a torn state, but a power loss or kernel crash may lose
-   * recent writes or (on some filesystems) leave an empty state file, which `load` reports as
-   * `STATE_CORRUPTED`.
-   * @default {"fsync"}
-   */
-  durability?: Durability;
-  /** The lock mechanism (see {@linkcode FileLock}). @default {"auto"} */
-  mechanism?: MechanismOption;
-  /**
-   * The group (a gid) trusted to share the states, for services of one group that share
-   * state on purpose. Directories of this group may then be writable by the group, and owned
-   * by another user (a member who created them) unless they sit in a directory others can
-   * write; directories writable by others stay refused. The repository creates its
-   * directories {@linkcode SHARED_DIR_MODE} (2770, setgid) in this group, and its state and
-   * temporary files 0660, so that the group's members can use them. Every member can then
-   * read, replace or redirect the states: trust the group as you would this user.
-   * An integer from 0 to 4294967294.
-   */
-  sharedGroup?: number;
-  /** The runtime adapter to use; for tests and fault injection. Defaults to the current runtime's. */
-  runtime?: RuntimeAdapter;
-}
-
-/** What {@linkcode JsonFileRepository.clean} did. */
-export interface CleanReport {
-  /** Paths of the orphaned temporary files removed. */
-  readonly removed: string[];
-  /** Names of states skipped because their lock was held; they are swept at a later clean. */
-  readonly busy: string[];
-}
-
-function checkOptions<T>(options: JsonFileRepositoryOptions<T>): void {
-  if (typeof options !== "object" || options === null) {
-    throw new InvalidArgumentError(
-      "options",
-      "expected an object",
-      "Pass { baseDir: 'path/to/states' }",
-    );
-  }
-  const { baseDir, lockTimeout, durability, schema, sharedGroup } = options;
-  if (typeof baseDir !== "string" || baseDir.length === 0 || baseDir.includes("\0")) {
-    throw new InvalidArgumentError(
-      "baseDir",
-      `expected a non-empty path, got ${JSON.stringify(baseDir)}`,
-      "Pass the directory that should hold the states",
-    );
-  }
-  if (
-    lockTimeout !== undefined &&
-    (typeof lockTimeout !== "number" || Number.isNaN(lockTimeout) || lockTimeout < 0)
-  ) {
-    throw new InvalidArgumentError(
-      "lockTimeout",
-      `expected a number >= 0, got ${JSON.stringify(lockTimeout)}`,
-      "Pass lockTimeout in milliseconds (Infinity waits forever)",
-    );
-  }
-  if (durability !== undefined && durability !== "fsync" && durability !== "none") {
-    throw new InvalidArgumentError(
-      "durability",
-      `expected "fsync" or "none", got ${JSON.stringify(durability)}`,
-      'Use "fsync" (the default) unless losing recent writes on power loss is acceptable',
-    );
-  }
-  if (
-    sharedGroup !== undefined &&
-    (typeof sharedGroup !== "number" || !Number.isInteger(sharedGroup) || sharedGroup < 0 ||
-      sharedGroup >= 0xffff_ffff)
-  ) {
-    throw new InvalidArgumentError(
-      "sharedGroup",
-      `expected a group id (an integer from 0 to 4294967294), got ${JSON.stringify(sharedGroup)}`,
-      "Pass the numeric gid of the group sharing the states (e.g. from 'getent group <name>')",
-    );
-  }
-  if (schema !== undefined && !isStandardSchema(schema)) {
-    throw new InvalidArgumentError(
-      "schema",
-      "expected a Standard Schema v1 validator (an object with '~standard.validate')",
-      "Pass a Zod, Valibot, ArkType or other Standard Schema v1 schema",
-    );
-  }
-}
-
-type Located = { readonly name: string; readonly dir: string; readonly path: string };
-/** baseDir as checked: its real path, and the lstat of it and of its parent then. */
-type Base = { readonly path: string; readonly info: FileInfo; readonly parent?: FileInfo };
-/** A state under the checked baseDir: its real paths, and what sits at its directory now. */
-type Placed = { readonly at: Located; readonly info: FileInfo | undefined };
-/** Wraps an OS error met while checking or creating `path` into the call's own error. */
-type Fail = (cause: unknown, path: string) => RepositoryError;
-
-const ABSENT = ["ENOENT", "ENOTDIR"];
 
 /**
  * A {@linkcode StateRepository} keeping each state as JSON in `<baseDir>/<name>/state.json`.
@@ -219,14 +91,12 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
   /** The group trusted to share the states, if any (see the option). */
   readonly sharedGroup?: number;
   readonly #rt: RuntimeAdapter;
-  readonly #schema?: StandardSchemaV1<unknown, T>;
+  readonly #codec: StateCodec<T>;
   readonly #mechanism: MechanismOption;
   /** States whose orphaned temporary files this instance has already swept. */
   readonly #swept = new Set<string>();
-  /** What directories are judged against; fixed at first use. */
-  #policy?: TrustPolicy;
-  /** baseDir, resolved and checked with every directory above it: once per instance. */
-  #base?: Base;
+  /** The directories: baseDir checked once, each state's looked at on each call. */
+  readonly #dirs: StateDirectories;
 
   /**
    * Creates a repository; touches nothing on disk until the first call.
@@ -240,8 +110,9 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
     this.baseDir = resolve(this.#rt.cwd(), options.baseDir);
     this.lockTimeout = options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
     this.durability = options.durability ?? "fsync";
-    if (options.schema) this.#schema = options.schema;
+    this.#codec = new StateCodec(options.schema);
     if (options.sharedGroup !== undefined) this.sharedGroup = options.sharedGroup;
+    this.#dirs = new StateDirectories(this.#rt, this.baseDir, this.sharedGroup, this.durability);
   }
 
   /**
@@ -272,7 +143,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
       name,
       async () => {
         const at = this.#locate(name);
-        const placed = this.#place(at, readFailure(at.name));
+        const placed = this.#dirs.place(at, readFailure(at.name));
         if (!placed?.info?.isDirectory) return undefined;
         return await this.#read(placed.at);
       },
@@ -290,7 +161,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
   exists(name: string): Promise<boolean> {
     try {
       const at = this.#locate(name);
-      const placed = this.#place(at, readFailure(at.name));
+      const placed = this.#dirs.place(at, readFailure(at.name));
       if (!placed?.info?.isDirectory) return Promise.resolve(false);
       try {
         this.#rt.lstat(placed.at.path);
@@ -326,7 +197,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
   async #save(name: string, state: T): Promise<void> {
     const at = this.#locate(name);
     const data = await this.#encode(at, state);
-    const real = this.#ensureDir(at);
+    const real = this.#dirs.ensureDir(at);
     await this.#locked(real, (lock) => this.#write(real, data, lock));
   }
 
@@ -355,7 +226,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
         "Pass (current) => next",
       );
     }
-    const real = this.#ensureDir(at);
+    const real = this.#dirs.ensureDir(at);
     return await this.#locked(real, async (lock) => {
       const current = await this.#read(real);
       const next = await fn(current);
@@ -381,10 +252,8 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
 
   async #delete(name: string): Promise<void> {
     const at = this.#locate(name);
-    const placed = this.#place(
-      at,
-      (cause, path) => new StateDeleteError({ stateName: at.name, path, cause }),
-    );
+    const fail: Fail = (cause, path) => new StateDeleteError({ stateName: at.name, path, cause });
+    const placed = this.#dirs.place(at, fail);
     if (placed?.info === undefined) return;
     const real = placed.at;
     if (!placed.info.isDirectory) {
@@ -428,10 +297,10 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
    */
   list(): Promise<string[]> {
     try {
-      const base = this.#checkedBase(false, readFailure());
+      const base = this.#dirs.checkedBase(false, readFailure());
       if (base === undefined) return Promise.resolve([]);
       const names: string[] = [];
-      for (const entry of this.#entries(base.path)) {
+      for (const entry of this.#dirs.entries(base.path)) {
         const dir = join(base.path, entry);
         const path = join(dir, STATE_FILE_NAME);
         try {
@@ -470,10 +339,10 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
   async clean(): Promise<CleanReport> {
     const removed: string[] = [];
     const busy: string[] = [];
-    const base = this.#checkedBase(false, readFailure());
+    const base = this.#dirs.checkedBase(false, readFailure());
     if (base === undefined) return { removed, busy };
-    for (const entry of this.#entries(base.path).sort()) {
-      const placed = this.#place(this.#locate(entry), readFailure(entry));
+    for (const entry of this.#dirs.entries(base.path).sort()) {
+      const placed = this.#dirs.place(this.#locate(entry), readFailure(entry));
       if (!placed?.info?.isDirectory) continue;
       const at = placed.at;
       try {
@@ -535,38 +404,6 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
     return { name, dir, path: join(dir, STATE_FILE_NAME) };
   }
 
-  /** Valid state names among the entries of the checked base directory `base`. */
-  #entries(base: string): string[] {
-    let entries: string[];
-    try {
-      entries = this.#rt.readDir(base);
-    } catch (error) {
-      if (hasCode(error, ...ABSENT)) return [];
-      throw new StateReadError({ path: base, cause: error });
-    }
-    return entries.filter((entry) => isValidStateName(entry));
-  }
-
-  /** What directories are judged against: this process's uid, asked once, and `sharedGroup`. */
-  #trustPolicy(): TrustPolicy {
-    if (this.#policy === undefined) {
-      const posix = this.#rt.platform !== "windows";
-      this.#policy = {
-        uid: posix ? this.#rt.uid() : undefined,
-        posix,
-        ...(this.sharedGroup === undefined ? {} : { sharedGroup: this.sharedGroup }),
-      };
-    }
-    return this.#policy;
-  }
-
-  /** How the repository's own directories are made: 0700, or 2770 in the shared group. */
-  #mkdirOptions(): MkdirOptions {
-    return this.sharedGroup === undefined
-      ? { mode: STATE_DIR_MODE }
-      : { mode: SHARED_DIR_MODE, gid: this.sharedGroup };
-  }
-
   /**
    * The options of every lock the repository takes (one place, for both call sites): with
    * `sharedGroup`, the lock files are made for the group as the state files are.
@@ -577,174 +414,6 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
       : { mechanism: this.#mechanism, runtime: this.#rt, sharedGroup: this.sharedGroup };
   }
 
-  /**
-   * `baseDir`, resolved to its real path and checked with every directory above it by the
-   * trust rule: once per instance. With `recheck` (a state directory is missing, so baseDir
-   * may have been removed and made again by someone else), an lstat confirms it is the
-   * directory checked before, or it is resolved and checked again. With `create`, the
-   * missing directories down to baseDir are made (0700, or 2770 in the shared group) and
-   * checked in turn; without, `undefined` when baseDir does not exist (once the directories
-   * above it that do exist have passed the rule).
-   *
-   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED`, before anything is created below
-   *   the directory it names.
-   * @throws whatever `fail` makes of an OS error.
-   */
-  #checkedBase(create: boolean, fail: Fail, stateName?: string, recheck = false): Base | undefined {
-    const rt = this.#rt;
-    const policy = this.#trustPolicy();
-    const known = this.#base;
-    if (known !== undefined) {
-      if (!recheck) return known;
-      let now;
-      try {
-        now = lstatIfExists(rt, known.path);
-      } catch (error) {
-        throw fail(error, known.path);
-      }
-      if (now?.isDirectory && now.dev === known.info.dev && now.ino === known.info.ino) {
-        assertTrusted(known.path, now, "baseDir", policy, known.parent, stateName);
-        return known;
-      }
-      this.#base = undefined; // removed or replaced since: resolved and checked again
-    }
-    // The longest part of baseDir that exists, without symlinks; the rest is to be made.
-    let existing = this.baseDir;
-    const missing: string[] = [];
-    let real: string;
-    for (;;) {
-      try {
-        real = rt.realPath(existing);
-        break;
-      } catch (error) {
-        const parent = dirname(existing);
-        if (!hasCode(error, "ENOENT") || parent === existing) {
-          if (!create && hasCode(error, ...ABSENT)) return undefined;
-          throw fail(error, existing);
-        }
-        missing.unshift(basename(existing));
-        existing = parent;
-      }
-    }
-    let checked: { info: FileInfo; parent: FileInfo | undefined };
-    try {
-      checked = assertTrustedChain(
-        rt,
-        real,
-        missing.length === 0 ? "baseDir" : "ancestor",
-        policy,
-        stateName,
-      );
-    } catch (error) {
-      if (error instanceof StateDirUntrustedError) throw error;
-      if (!create && hasCode(error, ...ABSENT)) return undefined;
-      throw fail(error, real);
-    }
-    // A missing baseDir holds nothing to read, but one under a directory that breaks the rule
-    // is refused all the same: whoever can write there may make it at any time.
-    if (missing.length > 0 && !create) return undefined;
-    let { info, parent } = checked;
-    let path = real;
-    for (const [i, name] of missing.entries()) {
-      path = join(path, name);
-      try {
-        rt.mkdir(path, this.#mkdirOptions());
-      } catch (error) {
-        // Made meanwhile by someone else: judged below like any other.
-        if (!hasCode(error, "EEXIST")) throw fail(error, path);
-      }
-      let made;
-      try {
-        made = rt.lstat(path);
-      } catch (error) {
-        throw fail(error, path);
-      }
-      if (!made.isDirectory && !made.isSymlink) {
-        throw fail(new Error(`'${path}' is not a directory`), path);
-      }
-      const role = i === missing.length - 1 ? "baseDir" : "ancestor";
-      assertTrusted(path, made, role, policy, info, stateName);
-      parent = info;
-      info = made;
-    }
-    const base: Base = parent === undefined ? { path, info } : { path, info, parent };
-    this.#base = base;
-    return base;
-  }
-
-  /**
-   * State `at` as it really is: its directory under the checked baseDir, and what sits there
-   * now (one lstat; `info` undefined when nothing does). A symlink there, or a directory that
-   * breaks the trust rule, is refused. `undefined` when baseDir does not exist.
-   *
-   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED`.
-   * @throws whatever `fail` makes of an OS error.
-   */
-  #place(at: Located, fail: Fail): Placed | undefined {
-    const base = this.#checkedBase(false, fail, at.name);
-    if (base === undefined) return undefined;
-    const dir = join(base.path, at.name);
-    const real = { name: at.name, dir, path: join(dir, STATE_FILE_NAME) };
-    let info;
-    try {
-      info = lstatIfExists(this.#rt, dir);
-    } catch (error) {
-      throw fail(error, dir);
-    }
-    if (info !== undefined && (info.isDirectory || info.isSymlink)) {
-      assertTrusted(dir, info, "state", this.#trustPolicy(), base.info, at.name);
-    }
-    return { at: real, info };
-  }
-
-  /**
-   * Makes sure the state's directory exists as a trusted real directory (made 0700, or 2770
-   * in the shared group), creating baseDir too if need be, and returns the state's real paths.
-   *
-   * @throws {StateDirUntrustedError} `STATE_DIR_UNTRUSTED`.
-   * @throws {StateDirCreateError} `STATE_DIR_CREATE_FAILED`.
-   */
-  #ensureDir(at: Located): Located {
-    const rt = this.#rt;
-    const fail: Fail = (cause, path) =>
-      new StateDirCreateError({ stateName: at.name, path, cause });
-    const notADirectory = (path: string) =>
-      new StateDirCreateError({
-        stateName: at.name,
-        path,
-        reason: "a file that is not a directory sits there",
-      });
-    const placed = this.#place(at, fail);
-    if (placed?.info?.isDirectory) return placed.at;
-    if (placed?.info !== undefined) throw notADirectory(placed.at.dir);
-    const base = this.#checkedBase(true, fail, at.name, true)!;
-    const dir = join(base.path, at.name);
-    let made = true;
-    try {
-      rt.mkdir(dir, this.#mkdirOptions());
-    } catch (error) {
-      // EEXIST: another writer made it first; it is judged below like any other.
-      if (!hasCode(error, "EEXIST")) throw fail(error, dir);
-      made = false;
-    }
-    let info;
-    try {
-      info = rt.lstat(dir);
-    } catch (error) {
-      throw fail(error, dir);
-    }
-    if (!info.isDirectory && !info.isSymlink) throw notADirectory(dir);
-    assertTrusted(dir, info, "state", this.#trustPolicy(), base.info, at.name);
-    if (made && this.durability === "fsync") {
-      try {
-        rt.syncDir(base.path);
-      } catch (error) {
-        throw fail(error, dir);
-      }
-    }
-    return { name: at.name, dir, path: join(dir, STATE_FILE_NAME) };
-  }
-
   async #read(at: Located): Promise<T | undefined> {
     let bytes: Uint8Array;
     try {
@@ -753,34 +422,12 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
       if (hasCode(error, ...ABSENT)) return undefined;
       throw new StateReadError({ stateName: at.name, path: at.path, cause: error });
     }
-    const raw = decodeState(bytes, { stateName: at.name, path: at.path });
-    if (!this.#schema) return raw as T;
-    const outcome = await runSchema(this.#schema, raw);
-    if (!outcome.ok) {
-      throw new StateValidationError({
-        stateName: at.name,
-        path: at.path,
-        phase: "load",
-        issues: outcome.issues,
-      });
-    }
-    return outcome.value;
+    return await this.#codec.decode({ stateName: at.name, path: at.path }, bytes);
   }
 
   /** Checks `state` against the schema, then serializes it. Touches nothing. */
-  async #encode(at: Located, state: unknown): Promise<Uint8Array> {
-    if (this.#schema) {
-      const outcome = await runSchema(this.#schema, state);
-      if (!outcome.ok) {
-        throw new StateValidationError({
-          stateName: at.name,
-          path: at.path,
-          phase: "save",
-          issues: outcome.issues,
-        });
-      }
-    }
-    return encodeState(state, { stateName: at.name, path: at.path });
+  #encode(at: Located, state: unknown): Promise<Uint8Array> {
+    return this.#codec.encode({ stateName: at.name, path: at.path }, state);
   }
 
   /**
@@ -826,7 +473,7 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
     try {
       lock.assertHeld();
     } catch (error) {
-      if ((error as { code?: unknown }).code === "LOCK_COMPROMISED") {
+      if (error instanceof LockCompromisedError) {
         throw new StateLockLostError({ stateName: at.name, path: at.path, cause: error });
       }
       // The lock files could not even be read: do not risk the change.
@@ -849,19 +496,12 @@ export class JsonFileRepository<T = unknown> implements StateRepository<T> {
   }
 }
 
-/** Read calls turn an OS error met on the way into `STATE_READ_FAILED`. */
-function readFailure(stateName?: string): Fail {
-  return (cause, path) =>
-    new StateReadError({ ...(stateName === undefined ? {} : { stateName }), path, cause });
-}
-
 function lockError(at: Located, error: unknown): RepositoryError {
-  const holder = (error as { holder?: { pid?: unknown } }).holder;
-  const holderPid = typeof holder?.pid === "number" ? holder.pid : undefined;
+  const holder = error instanceof FileLockError ? error.holder : undefined;
   return new StateLockError({
     stateName: at.name,
     path: at.path,
     cause: error,
-    ...(holderPid === undefined ? {} : { holderPid }),
+    ...(holder === undefined ? {} : { holder }),
   });
 }

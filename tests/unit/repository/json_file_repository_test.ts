@@ -6,11 +6,11 @@ import path from "node:path";
 import process from "node:process";
 import { repositoryConformance } from "./conformance.ts";
 import { faultyAdapter } from "./faulty_adapter.ts";
+import { JsonFileRepository } from "../../../src/repository/file/json_file_repository.ts";
 import {
-  JsonFileRepository,
   type JsonFileRepositoryOptions,
   STATE_FILE_NAME,
-} from "../../../src/repository/file/json_file_repository.ts";
+} from "../../../src/repository/file/options.ts";
 import { RepositoryError } from "../../../src/repository/errors.ts";
 import { MAX_NAME_BYTES, stateNameProblem } from "../../../src/repository/names.ts";
 import type { StandardSchemaV1 } from "../../../src/repository/schema.ts";

@@ -14,10 +14,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
-import {
-  JsonFileRepository,
-  type JsonFileRepositoryOptions,
-} from "../../../src/repository/file/json_file_repository.ts";
+import { JsonFileRepository } from "../../../src/repository/file/json_file_repository.ts";
+import type { JsonFileRepositoryOptions } from "../../../src/repository/file/options.ts";
 import { RepositoryError } from "../../../src/repository/errors.ts";
 import type { RuntimeAdapter } from "../../../src/runtime/types.ts";
 import { runtime } from "../../../src/runtime/current.ts";
