@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { runtime } from "../src/runtime/current.ts";
+import { runtime } from "../src/runtime/select/current.ts";
 import type { RuntimeAdapter } from "../src/runtime/types.ts";
 import { encodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "../src/lock/file/owner.ts";
 import { DEFAULT_STALE_AFTER } from "../src/lock/file/options.ts";

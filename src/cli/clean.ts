@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { runtime } from "../runtime/current.ts";
+import { runtime } from "../runtime/select/current.ts";
 import { JsonFileRepository } from "../repository/file/json_file_repository.ts";
 import { STATE_FILE_NAME } from "../repository/file/options.ts";
 import { findOrphans } from "../repository/file/hygiene.ts";

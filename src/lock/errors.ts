@@ -7,7 +7,7 @@
  */
 import { HoldfastError } from "../errors/holdfast_error.ts";
 import { FsError } from "../runtime/fs_error.ts";
-import { describeOwner, type OwnerRecord } from "./file/owner.ts";
+import { describeHolder, type LockHolder } from "./lock.ts";
 
 /** Common fields of every lock error. */
 export interface FileLockErrorInit {
@@ -16,7 +16,7 @@ export interface FileLockErrorInit {
   /** The lock file. */
   lockPath: string;
   /** The holder at the time of the error, when known. */
-  holder?: OwnerRecord;
+  holder?: LockHolder;
   /** The underlying error. */
   cause?: unknown;
 }
@@ -31,7 +31,11 @@ export abstract class FileLockError extends HoldfastError {
   /** The lock file. */
   readonly lockPath: string;
   /** The holder of the lock at the time of the error, when it could be read. */
-  readonly holder?: OwnerRecord;
+  /**
+   * The holder of the lock at the time of the error, when it could be read: for a file lock
+   * its `OwnerRecord` (with the mechanism, start time, lease, ...).
+   */
+  readonly holder?: LockHolder;
 
   /** For subclasses: the fields plus the message, tip and help they compose. */
   constructor(init: FileLockErrorInit & { message: string; tip: string; help?: string }) {
@@ -48,7 +52,7 @@ function firstLine(cause: unknown): string {
 }
 
 function held(init: FileLockErrorInit): string {
-  return init.holder ? `is held by ${describeOwner(init.holder)}` : "is held by another process";
+  return init.holder ? `is held by ${describeHolder(init.holder)}` : "is held by another process";
 }
 
 /** The lock stayed held by another process for the whole timeout. Code `LOCK_TIMEOUT`. */

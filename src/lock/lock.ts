@@ -18,8 +18,24 @@ export interface LockHolder {
   readonly hostname: string;
   /** The holder's runtime, when known: `deno`, `node`, `bun`. */
   readonly runtime?: string;
+  /** The holder's runtime version, when known. */
+  readonly version?: string;
   /** When the holder was granted the lock (ISO 8601), when known. */
   readonly acquiredAt?: string;
+  /** The fencing token of the holder's grant, when known. */
+  readonly token?: number;
+  /** An id unique to the holder's grant, when the backend has one. */
+  readonly nonce?: string;
+}
+
+/** A short human description: `process 4121 (node 24.21.0) on host 'ci-7' since 2026-...`. */
+export function describeHolder(holder: LockHolder): string {
+  const host = holder.hostname === "" ? "an unnamed host" : `host '${holder.hostname}'`;
+  const runtime = holder.runtime
+    ? ` (${holder.runtime}${holder.version ? ` ${holder.version}` : ""})`
+    : "";
+  const since = holder.acquiredAt ? ` since ${holder.acquiredAt}` : "";
+  return `process ${holder.pid}${runtime} on ${host}${since}`;
 }
 
 /**

@@ -10,7 +10,7 @@
  * @module
  */
 import { trace, type Tracer } from "@opentelemetry/api";
-import { runtime } from "../runtime/current.ts";
+import { runtime } from "../runtime/select/current.ts";
 import { VERSION } from "../version.ts";
 
 /** The instrumentation scope name of every span holdfast records. */

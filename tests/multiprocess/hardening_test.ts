@@ -12,7 +12,7 @@ import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import { FileLock } from "../../mod.ts";
-import { runtime } from "../../src/runtime/current.ts";
+import { runtime } from "../../src/runtime/select/current.ts";
 import type { RuntimeAdapter } from "../../src/runtime/types.ts";
 import { HolderProcess, plantStaleLock } from "../../testing.ts";
 import { BOTH, COMPILED, CURRENT, exited, ROOT, spawnScript } from "../_support/runtimes.ts";

@@ -4,6 +4,7 @@
  * @module
  */
 import type { RuntimeAdapter } from "../../runtime/types.ts";
+import { describeHolder } from "../lock.ts";
 
 /** The mechanisms a lock can use. */
 export type Mechanism = "kernel" | "pidfile";
@@ -190,6 +191,5 @@ export function decodeOwnerRecord(bytes: Uint8Array): DecodedRecord {
 
 /** A short human description: `process 4121 (node 24.21.0) on host 'ci-7' since 2026-...`. */
 export function describeOwner(record: OwnerRecord): string {
-  const host = record.hostname === "" ? "an unnamed host" : `host '${record.hostname}'`;
-  return `process ${record.pid} (${record.runtime} ${record.version}) on ${host} since ${record.acquiredAt}`;
+  return describeHolder(record);
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { RuntimeAdapter } from "../../runtime/types.ts";
-import { runtime as defaultRuntime } from "../../runtime/current.ts";
+import { runtime as defaultRuntime } from "../../runtime/select/current.ts";
 import type { FilesystemKind } from "../../runtime/filesystem_kind.ts";
 import { InvalidArgumentError } from "../../errors/invalid_argument.ts";
 import { isAbsolute, join } from "../../util/path.ts";

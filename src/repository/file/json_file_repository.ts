@@ -5,7 +5,7 @@
  * @module
  */
 import type { RuntimeAdapter } from "../../runtime/types.ts";
-import { runtime as defaultRuntime } from "../../runtime/current.ts";
+import { runtime as defaultRuntime } from "../../runtime/select/current.ts";
 import { hasCode } from "../../runtime/fs_error.ts";
 import { InvalidArgumentError } from "../../errors/invalid_argument.ts";
 import { join, resolve } from "../../util/path.ts";

@@ -14,7 +14,7 @@ import {
   LockTimeoutError,
   withLock,
 } from "../../../mod.ts";
-import { runtime } from "../../../src/runtime/current.ts";
+import { runtime } from "../../../src/runtime/select/current.ts";
 import type { RuntimeAdapter } from "../../../src/runtime/types.ts";
 import { DEAD_PID, plantInvalidLock, plantRemoteLock, plantStaleLock } from "../../../testing.ts";
 import { assertTimesOutNaming } from "../../../testing/assertions.ts";

@@ -11,7 +11,7 @@ import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import { FileLock, FsError, LockTimeoutError } from "../../../mod.ts";
-import { runtime } from "../../../src/runtime/current.ts";
+import { runtime } from "../../../src/runtime/select/current.ts";
 import type { FileHandle, FileInfo, RuntimeAdapter } from "../../../src/runtime/types.ts";
 import { createSqliteFcntlLock } from "../../../src/runtime/shared/sqlite_fcntl_lock.ts";
 import { DEAD_PID, plantRemoteLock, plantStaleLock } from "../../../testing.ts";

@@ -16,7 +16,7 @@ import { MAX_NAME_BYTES, stateNameProblem } from "../../../src/repository/names.
 import type { StandardSchemaV1 } from "../../../src/repository/schema.ts";
 import { tempWriterPid } from "../../../src/repository/file/atomic_write.ts";
 import { FileLock } from "../../../src/lock/file/file_lock.ts";
-import { runtime } from "../../../src/runtime/current.ts";
+import { runtime } from "../../../src/runtime/select/current.ts";
 import { FsError } from "../../../src/runtime/fs_error.ts";
 import { HoldfastError } from "../../../src/errors/holdfast_error.ts";
 import { DEAD_PID } from "../../../testing.ts";

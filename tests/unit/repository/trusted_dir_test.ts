@@ -18,7 +18,7 @@ import { JsonFileRepository } from "../../../src/repository/file/json_file_repos
 import type { JsonFileRepositoryOptions } from "../../../src/repository/file/options.ts";
 import { RepositoryError } from "../../../src/repository/errors.ts";
 import type { RuntimeAdapter } from "../../../src/runtime/types.ts";
-import { runtime } from "../../../src/runtime/current.ts";
+import { runtime } from "../../../src/runtime/select/current.ts";
 import { HoldfastError } from "../../../src/errors/holdfast_error.ts";
 import { faultyAdapter } from "./faulty_adapter.ts";
 import { commandFor, CURRENT } from "../../_support/runtimes.ts";

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { runtime } from "../../../src/runtime/current.ts";
+import { runtime } from "../../../src/runtime/select/current.ts";
 
 describe("runtime selection", () => {
   it("picks the adapter of the runtime it runs on", () => {

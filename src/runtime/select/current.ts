@@ -8,9 +8,9 @@
  *
  * @module
  */
-import type { RuntimeAdapter } from "./types.ts";
-import { createDenoAdapter } from "./deno/adapter.ts";
-import { createNodeAdapter } from "./node/adapter.ts";
+import type { RuntimeAdapter } from "../types.ts";
+import { createDenoAdapter } from "../deno/adapter.ts";
+import { createNodeAdapter } from "../node/adapter.ts";
 
 /** The adapter of the current runtime: Deno's under Deno, Node's under Node and Bun. */
 export const runtime: RuntimeAdapter = "Deno" in globalThis
