@@ -26,7 +26,7 @@
 import { parseArgs } from "node:util";
 import * as fs from "node:fs";
 import process from "node:process";
-import { runtime } from "../src/runtime/current.ts";
+import { runtime } from "../src/runtime/select/current.ts";
 import { FileLock, withLock } from "../src/lock/file/file_lock.ts";
 import type { MechanismOption } from "../src/lock/file/choose_mechanism.ts";
 
