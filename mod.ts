@@ -28,7 +28,14 @@ export {
   type LockOptions,
 } from "./src/lock/file/options.ts";
 export type { LockInfo } from "./src/lock/file/inspect.ts";
-export { holding, type Lock, type LockBackend, type LockWaitOptions } from "./src/lock/lock.ts";
+export {
+  describeHolder,
+  holding,
+  type Lock,
+  type LockBackend,
+  type LockHolder,
+  type LockWaitOptions,
+} from "./src/lock/lock.ts";
 export { MECHANISM_ENV, type MechanismOption } from "./src/lock/file/choose_mechanism.ts";
 export type { Mechanism, OwnerRecord } from "./src/lock/file/owner.ts";
 export {
@@ -69,6 +76,7 @@ export {
   type StateDirUntrustedInit,
   StateInvalidNameError,
   StateLockError,
+  type StateLockErrorInit,
   StateLockLostError,
   StateReadError,
   StateSerializeError,

@@ -32,3 +32,5 @@ export {
   type RecordOverrides,
 } from "./testing/scenario.ts";
 export { assertFree, assertHeldBy, assertTimesOutNaming } from "./testing/assertions.ts";
+export { lockConformance, type LockConformanceSubject } from "./testing/lock_conformance.ts";
+export { repositoryConformance, type RepositoryFactory } from "./testing/repository_conformance.ts";

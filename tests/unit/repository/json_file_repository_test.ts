@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
-import { repositoryConformance } from "./conformance.ts";
+import { repositoryConformance } from "../../../testing/repository_conformance.ts";
 import { faultyAdapter } from "./faulty_adapter.ts";
 import { JsonFileRepository } from "../../../src/repository/file/json_file_repository.ts";
 import {

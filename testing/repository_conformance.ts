@@ -10,7 +10,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { StateRepository } from "../../../src/repository/state_repository.ts";
+import type { StateRepository } from "../src/repository/state_repository.ts";
 
 /** Makes a fresh, empty repository for one test. */
 export type RepositoryFactory = () => StateRepository<unknown> | Promise<StateRepository<unknown>>;
