@@ -3,14 +3,13 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { runtime } from "../runtime/select/current.ts";
 import { JsonFileRepository } from "../repository/file/json_file_repository.ts";
 import { STATE_FILE_NAME } from "../repository/file/options.ts";
 import { findOrphans } from "../repository/file/hygiene.ts";
 import { isValidStateName } from "../repository/names.ts";
 import { join, resolve } from "../util/path.ts";
-import { EXIT, type Output, report, UsageError } from "./common.ts";
+import { EXIT, type Output, runSubcommand, UsageError } from "./common.ts";
 
 /** The help text of `holdfast clean`. */
 export const CLEAN_USAGE = `Usage: holdfast clean <dir> [options]
@@ -40,24 +39,12 @@ function dryRun(dir: string): string[] {
 }
 
 /** Runs `holdfast clean` with `args` (after `clean`); resolves with the exit code. */
-export async function cleanCommand(args: string[], io: Output): Promise<number> {
-  let verbose = args.includes("--verbose");
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        "dry-run": { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        verbose: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-    verbose = values.verbose;
-    if (values.help) {
-      io.out(CLEAN_USAGE);
-      return EXIT.ok;
-    }
+export function cleanCommand(args: string[], io: Output): Promise<number> {
+  const options = {
+    "dry-run": { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  } as const;
+  return runSubcommand(args, io, CLEAN_USAGE, options, async ({ values, positionals }) => {
     if (positionals.length !== 1) {
       throw new UsageError("clean needs exactly one directory", CLEAN_USAGE);
     }
@@ -81,7 +68,5 @@ export async function cleanCommand(args: string[], io: Output): Promise<number> 
       io.out(`${removed.length} orphaned temporary file(s) removed`);
     }
     return EXIT.ok;
-  } catch (error) {
-    return report(error, verbose, io, CLEAN_USAGE);
-  }
+  });
 }

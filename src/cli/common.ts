@@ -5,6 +5,7 @@
  * @module
  */
 import process from "node:process";
+import { parseArgs } from "node:util";
 import { HoldfastError } from "../errors/holdfast_error.ts";
 import { LockTimeoutError } from "../lock/errors.ts";
 
@@ -103,4 +104,52 @@ export function report(error: unknown, verbose: boolean, io: Output, usage: stri
     io.err("(--verbose for details)");
   }
   return error instanceof LockTimeoutError ? EXIT.timeout : EXIT.error;
+}
+
+/** The options a subcommand declares, as `parseArgs` takes them (`--verbose` and `-h` are added). */
+export type CommandOptions = Record<
+  string,
+  { type: "string" | "boolean"; short?: string; default?: string | boolean }
+>;
+
+/** What a subcommand's body is given: its parsed options and positional arguments. */
+export interface ParsedCommand {
+  /** Option values by name (a string option not given is `undefined`). */
+  readonly values: Record<string, string | boolean | undefined>;
+  /** The positional arguments. */
+  readonly positionals: string[];
+}
+
+/**
+ * Runs a subcommand the way every one runs: parse `args` with `options` plus `--verbose` and
+ * `-h/--help`; print `usage` for `--help`; otherwise call `body`; report any error it throws
+ * (its message and Tip; with `--verbose` the help and the cause) and turn it into the exit code.
+ */
+export async function runSubcommand(
+  args: string[],
+  io: Output,
+  usage: string,
+  options: CommandOptions,
+  body: (parsed: ParsedCommand) => Promise<number> | number,
+): Promise<number> {
+  let verbose = args.includes("--verbose");
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        ...options,
+        verbose: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+    verbose = values.verbose === true;
+    if (values.help) {
+      io.out(usage);
+      return EXIT.ok;
+    }
+    return await body({ values, positionals });
+  } catch (error) {
+    return report(error, verbose, io, usage);
+  }
 }

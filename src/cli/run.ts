@@ -6,10 +6,9 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { FileLock } from "../lock/file/file_lock.ts";
 import { LockAbortedError } from "../lock/errors.ts";
-import { EXIT, type Output, parseMechanism, parseMs, report, UsageError } from "./common.ts";
+import { EXIT, type Output, parseMechanism, parseMs, runSubcommand, UsageError } from "./common.ts";
 
 /** The help text of `holdfast run`. */
 export const RUN_USAGE = `Usage: holdfast run <resource> [options] -- <command> [args...]
@@ -46,42 +45,29 @@ function signalExit(signal: string): number {
 }
 
 /** Runs `holdfast run` with `args` (after `run`); resolves with the exit code. */
-export async function runCommand(args: string[], io: Output): Promise<number> {
+export function runCommand(args: string[], io: Output): Promise<number> {
   const split = args.indexOf("--");
   const own = split < 0 ? args : args.slice(0, split);
-  let verbose = own.includes("--verbose");
-  try {
-    const { values, positionals } = parseArgs({
-      args: own,
-      allowPositionals: true,
-      options: {
-        timeout: { type: "string" },
-        mechanism: { type: "string" },
-        "stale-after": { type: "string" },
-        verbose: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-    verbose = values.verbose;
-    if (values.help) {
-      io.out(RUN_USAGE);
-      return EXIT.ok;
-    }
+  const options = {
+    timeout: { type: "string" },
+    mechanism: { type: "string" },
+    "stale-after": { type: "string" },
+  } as const;
+  return runSubcommand(own, io, RUN_USAGE, options, async ({ values, positionals }) => {
     const [resource, ...rest] = positionals;
     const command = split < 0 ? rest : [...rest, ...args.slice(split + 1)];
     if (!resource) throw new UsageError("run needs a resource and a command", RUN_USAGE);
     if (command.length === 0) throw new UsageError("run needs a command after --", RUN_USAGE);
-    const timeout = parseMs("timeout", values.timeout, RUN_USAGE) ?? Infinity;
-    const mechanism = parseMechanism(values.mechanism, RUN_USAGE);
-    const staleAfter = parseMs("stale-after", values["stale-after"], RUN_USAGE);
+    const text = (name: string) => values[name] as string | undefined;
+    const timeout = parseMs("timeout", text("timeout"), RUN_USAGE) ?? Infinity;
+    const mechanism = parseMechanism(text("mechanism"), RUN_USAGE);
+    const staleAfter = parseMs("stale-after", text("stale-after"), RUN_USAGE);
     return await holdWhileRunning(resource, command, {
       timeout,
       mechanism,
       ...(staleAfter === undefined ? {} : { staleAfter }),
     }, io);
-  } catch (error) {
-    return report(error, verbose, io, RUN_USAGE);
-  }
+  });
 }
 
 async function holdWhileRunning(

@@ -3,11 +3,10 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { FileLock } from "../lock/file/file_lock.ts";
 import type { LockInfo } from "../lock/file/inspect.ts";
 import type { FilesystemKind } from "../runtime/filesystem_kind.ts";
-import { EXIT, type Output, parseMechanism, report, UsageError } from "./common.ts";
+import { EXIT, type Output, parseMechanism, runSubcommand, UsageError } from "./common.ts";
 
 /** The help text of `holdfast status`. */
 export const STATUS_USAGE = `Usage: holdfast status <resource> [options]
@@ -117,31 +116,18 @@ function describe(report: StatusReport): string {
 }
 
 /** Runs `holdfast status` with `args` (after `status`); resolves with the exit code. */
-export async function statusCommand(args: string[], io: Output): Promise<number> {
-  let verbose = args.includes("--verbose");
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        json: { type: "boolean", default: false },
-        mechanism: { type: "string" },
-        verbose: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-    verbose = values.verbose;
-    if (values.help) {
-      io.out(STATUS_USAGE);
-      return EXIT.ok;
-    }
+export function statusCommand(args: string[], io: Output): Promise<number> {
+  const options = {
+    json: { type: "boolean", default: false },
+    mechanism: { type: "string" },
+  } as const;
+  return runSubcommand(args, io, STATUS_USAGE, options, async ({ values, positionals }) => {
     if (positionals.length !== 1) {
       throw new UsageError("status needs exactly one resource", STATUS_USAGE);
     }
-    const found = await statusOf(positionals[0], parseMechanism(values.mechanism, STATUS_USAGE));
+    const mechanism = parseMechanism(values.mechanism as string | undefined, STATUS_USAGE);
+    const found = await statusOf(positionals[0], mechanism);
     io.out(values.json ? JSON.stringify(found) : describe(found));
     return EXIT.ok;
-  } catch (error) {
-    return report(error, verbose, io, STATUS_USAGE);
-  }
+  });
 }

@@ -21,15 +21,11 @@ import {
 import { claimTempPath } from "./lock_files.ts";
 import { readOwnerThrough, replaceOwnerFileKeepingOpen } from "./owner_file.ts";
 import { readRecordFile, type RecordRead, retainOpen } from "./record_file.ts";
-import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
+import { type Attempt, busy, errorInit, type Grant, type LockContext } from "./mechanism.ts";
 import { type DecodedRecord, newOwnerRecord, nextNonce, type OwnerRecord } from "./owner.ts";
 import { lockErrorOf } from "./pidfile_mechanism.ts";
 import { sweepClaimDebris } from "./debris.ts";
 import { NO_LINKS } from "./claim.ts";
-
-function errorInit(ctx: LockContext) {
-  return { resource: ctx.files.resource, lockPath: ctx.files.lockPath };
-}
 
 /**
  * Creates the placeholder, without ever closing a descriptor of the lock path: an empty file is

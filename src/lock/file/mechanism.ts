@@ -51,3 +51,8 @@ export function busy(holder?: OwnerRecord, uncertain?: string): Attempt {
     ? { acquired: false, holder }
     : { acquired: false, holder, uncertain };
 }
+
+/** The fields every lock error of an attempt in `ctx` names: the resource and the lock path. */
+export function errorInit(ctx: LockContext): { resource: string; lockPath: string } {
+  return { resource: ctx.files.resource, lockPath: ctx.files.lockPath };
+}

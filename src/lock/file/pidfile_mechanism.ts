@@ -28,16 +28,13 @@ import {
 import { unlinkIfPresent } from "./lock_files.ts";
 import { lastToken, replaceOwnerFile } from "./owner_file.ts";
 import { readRecordFile, type RecordRead, retainOpen } from "./record_file.ts";
-import { type Attempt, busy, type Grant, type LockContext } from "./mechanism.ts";
+import { type Attempt, busy, errorInit, type Grant, type LockContext } from "./mechanism.ts";
 import { decodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "./owner.ts";
 import { judgeRecord } from "./staleness.ts";
 import { claim, LinksUnsupported, writeTemp } from "./claim.ts";
 import { removeStale } from "./breaker.ts";
 import { sweepClaimDebris, sweepDue } from "./debris.ts";
 
-function errorInit(ctx: LockContext) {
-  return { resource: ctx.files.resource, lockPath: ctx.files.lockPath };
-}
 function isOurs(found: RecordRead, record: OwnerRecord): boolean {
   return found.kind === "file" && found.ok && found.record.nonce === record.nonce;
 }

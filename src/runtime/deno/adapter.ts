@@ -11,26 +11,12 @@
  *
  * @module
  */
-import type {
-  FileInfo,
-  FsStats,
-  MkdirOptions,
-  ProcessIdentity,
-  RuntimeAdapter,
-  Watcher,
-} from "../types.ts";
+import type { FileInfo, FsStats, MkdirOptions, RuntimeAdapter, Watcher } from "../types.ts";
 import { hasCode, toFsError } from "../fs_error.ts";
 import { createSqliteFcntlLock } from "../shared/sqlite_fcntl_lock.ts";
 import { makeDirectory, openDescriptorFile, readFileNoFollow } from "../shared/descriptor_file.ts";
 import { statfsWithName } from "../shared/mount_table.ts";
-import {
-  identityOf,
-  livenessOf,
-  readBootId,
-  readHostname,
-  readPidNamespace,
-  unrefTimer,
-} from "../shared/process_facts.ts";
+import { processFacts, unrefTimer } from "../shared/process_facts.ts";
 
 function info(s: Deno.FileInfo): FileInfo {
   return {
@@ -162,11 +148,7 @@ export function createDenoAdapter(): RuntimeAdapter {
 
     pid: Deno.pid,
     uid,
-    hostname: readHostname,
-    bootId: readBootId,
-    pidNamespace: readPidNamespace,
-    processIdentity: (pid: number = Deno.pid): ProcessIdentity | undefined => identityOf(pid),
-    liveness: livenessOf,
+    ...processFacts(Deno.pid),
     unrefTimer: (timer) => unrefTimer(timer, (id) => Deno.unrefTimer(id)),
     env(name: string): string | undefined {
       try {

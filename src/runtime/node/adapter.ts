@@ -7,24 +7,10 @@
  */
 import * as fs from "node:fs";
 import process from "node:process";
-import type {
-  FileInfo,
-  FsStats,
-  MkdirOptions,
-  ProcessIdentity,
-  RuntimeAdapter,
-  Watcher,
-} from "../types.ts";
+import type { FileInfo, FsStats, MkdirOptions, RuntimeAdapter, Watcher } from "../types.ts";
 import { hasCode, toFsError } from "../fs_error.ts";
 import { createSqliteFcntlLock } from "../shared/sqlite_fcntl_lock.ts";
-import {
-  identityOf,
-  livenessOf,
-  readBootId,
-  readHostname,
-  readPidNamespace,
-  unrefTimer,
-} from "../shared/process_facts.ts";
+import { processFacts, unrefTimer } from "../shared/process_facts.ts";
 import { statfsWithName } from "../shared/mount_table.ts";
 import {
   info,
@@ -118,11 +104,7 @@ export function createNodeAdapter(): RuntimeAdapter {
     pid: process.pid,
     // process.geteuid is missing on Windows.
     uid: () => process.geteuid?.(),
-    hostname: readHostname,
-    bootId: readBootId,
-    pidNamespace: readPidNamespace,
-    processIdentity: (pid: number = process.pid): ProcessIdentity | undefined => identityOf(pid),
-    liveness: livenessOf,
+    ...processFacts(process.pid),
     unrefTimer: (timer) => unrefTimer(timer),
     env(name: string): string | undefined {
       try {

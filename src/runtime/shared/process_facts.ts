@@ -13,7 +13,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import process from "node:process";
-import type { LivenessReport, ProcessIdentity } from "../types.ts";
+import type { LivenessReport, ProcessIdentity, RuntimeAdapter } from "../types.ts";
 import { isFinishedState, parseProcStat, type ProcStat } from "./proc_stat.ts";
 
 const isLinux = process.platform === "linux";
@@ -178,4 +178,20 @@ export function unrefTimer(timer: unknown, unrefId?: (id: number) => void): void
   } else if (typeof timer === "number") {
     unrefId?.(timer);
   }
+}
+
+/**
+ * The process-facts members of a {@linkcode RuntimeAdapter}, the same for every adapter: host
+ * name, boot id, PID namespace, identity and liveness of processes (`pid`: this process's).
+ */
+export function processFacts(
+  pid: number,
+): Pick<RuntimeAdapter, "hostname" | "bootId" | "pidNamespace" | "processIdentity" | "liveness"> {
+  return {
+    hostname: readHostname,
+    bootId: readBootId,
+    pidNamespace: readPidNamespace,
+    processIdentity: (of: number = pid) => identityOf(of),
+    liveness: livenessOf,
+  };
 }
