@@ -66,7 +66,7 @@
  * for a record, the breaker name for a breaker (also after a liveness verdict). With it, A3
  * and A4 can go: -DRESTAT -DWAITER_STALLS -DB3_ESTIMATE -DBREAKER_READER_STALLS passes. The
  * code does this since the finding (`sameFile`, steps B3' and B2c' in
- * src/lock/pidfile_mechanism.ts); run.sh's check lease/as-coded is that configuration, with
+ * src/lock/file/breaker.ts); run.sh's check lease/as-coded is that configuration, with
  * up to 1 death.
  *
  * Abstractions: attribute caching lag and timestamp granularity are left out (the grace is

@@ -2,7 +2,7 @@
  * In-process interleavings of one lock, driven by fast-check's scheduler: the moments at which
  * callers start `acquire` / `tryAcquire`, at which their abort signals fire and at which
  * holders release are put in random orders, while the in-process queue
- * (src/lock/local_queue.ts), the acquire loop with its real timers and timeouts, and the real
+ * (src/lock/file/local_queue.ts), the acquire loop with its real timers and timeouts, and the real
  * lock files of a temp directory do the rest.
  *
  * Whatever the order: never two holders at once, every caller settles (no waiter is left

@@ -19,13 +19,20 @@ function sources(dir: string): string[] {
   });
 }
 
-/** Whether `name` is declared in `code`: a function, class, const, method or object member. */
+/**
+ * Whether `name` is declared in `code`: a function, class or variable, a method or object member
+ * (its definition, not a call), or a method of an interface.
+ */
 function declares(code: string, name: string): boolean {
   const n = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(
-    `(function\\*?\\s+${n}\\b|class\\s+${n}\\b|(const|let|var)\\s+${n}\\b|^\\s*(static\\s+|async\\s+|#)*${n}\\s*[(<:=]|\\b${n}\\s*:\\s*\\(|\\b${n}\\s*\\()`,
-    "m",
-  ).test(code);
+  const mods = String.raw`(?:(?:static|async|get|set|readonly|private|public|export)\s+|#)*`;
+  return [
+    String.raw`\b(?:function\*?|class|const|let|var|type|interface)\s+${n}\b`,
+    String.raw`^\s*${mods}${n}(?:<[^>]*>)?\s*\([^;]*\)\s*(?::[^;{=]*)?\{\s*$`,
+    String.raw`^\s*${mods}${n}(?:<[^>]*>)?\s*\($`,
+    String.raw`^\s*${mods}${n}\??\s*\([^)]*\)\s*:[^;{]*;\s*$`,
+    String.raw`^\s*${n}\s*:\s*(?:\(|async\s|function|[A-Za-z_$][\w$]*\s*(?:,|$))`,
+  ].some((re) => new RegExp(re, "m").test(code));
 }
 
 describe("docs/PROTOCOL.md names what exists", {
