@@ -21,13 +21,14 @@ import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { denoBinary, nodeBinary } from "./scripts/lib/runtimes.mjs";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const BUILD = path.join(ROOT, ".build");
 const OUT = path.join(ROOT, "npm");
 const args = new Set(process.argv.slice(2));
 const denoJson = JSON.parse(fs.readFileSync(path.join(ROOT, "deno.json"), "utf8"));
-const nodeBin = (major: number) => path.join(ROOT, "node_modules", `node${major}`, "bin/node");
+const nodeBin = (major: number) => nodeBinary(major, ROOT);
 const bunBin = path.join(ROOT, "node_modules", "bun", "bin", "bun.exe");
 /** The CLI, as compiled: the npm package's `bin`. */
 const CLI_JS = "src/cli/cli.js";
@@ -89,6 +90,13 @@ function compile(): void {
   } finally {
     fs.rmSync(config, { force: true });
   }
+  // The compiled test support finds the runtime binaries through scripts/lib/runtimes.mjs,
+  // plain JavaScript that tsc does not emit: it goes beside the compiled tests as it is.
+  copyTree(
+    path.join(ROOT, "scripts", "lib"),
+    path.join(BUILD, "scripts", "lib"),
+    (name) => name.endsWith(".mjs") || name.endsWith(".d.mts"),
+  );
 }
 
 function testCompiled(): void {
@@ -105,7 +113,7 @@ function testCompiled(): void {
     `--test-reporter-destination=${report}`,
     ".build/tests/unit/**/*_test.js",
   ], {
-    env: { HOLDFAST_DENO: path.join(ROOT, "node_modules/.bin/deno"), HOLDFAST_NODE: nodeBin(24) },
+    env: { HOLDFAST_DENO: denoBinary(ROOT) ?? "deno", HOLDFAST_NODE: nodeBin(24) },
   });
 }
 

@@ -34,12 +34,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { FileLock, JsonFileRepository } from "../mod.ts";
 import { type HolderRuntime, scriptCommand } from "../testing.ts";
+import { setRuntimeEnv } from "./lib/runtimes.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // The runtime binaries npm installed; the Deno binary itself, not npm's launcher, which a
 // SIGKILL or SIGSTOP would hit instead of Deno.
-process.env.HOLDFAST_DENO ??= path.join(ROOT, "node_modules/deno/deno");
-process.env.HOLDFAST_NODE ??= path.join(ROOT, "node_modules/node24/bin/node");
+setRuntimeEnv(ROOT);
 
 const { values } = parseArgs({
   args: process.argv.slice(2),

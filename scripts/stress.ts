@@ -26,6 +26,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { FileLock, JsonFileRepository } from "../mod.ts";
 import { CURRENT_RUNTIME, HolderProcess, scriptCommand } from "../testing.ts";
+import { percentile, sortedAscending } from "./lib/stats.mjs";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -41,11 +42,6 @@ const { values } = parseArgs({
 const ROUNDS = Number(values.rounds);
 const MAX_DELAY = Number(values["max-delay"]);
 const LIMIT_MS = 1000;
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 async function stress(mechanism: "kernel" | "pidfile"): Promise<boolean> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "holdfast-stress-"));
@@ -91,7 +87,7 @@ async function stress(mechanism: "kernel" | "pidfile"): Promise<boolean> {
   );
   fs.rmSync(dir, { recursive: true, force: true });
 
-  const sorted = [...recoveries].sort((a, b) => a - b);
+  const sorted = sortedAscending(recoveries);
   const slow = sorted.filter((ms) => ms > LIMIT_MS).length;
   const ok = failures.length === 0 && slow === 0 && leftovers.length === 0;
   console.log(

@@ -13,20 +13,12 @@
 //   node scripts/test_all.mjs [--only deno,node24] [--suites unit,property] [--skip-static] [--skip-build]
 
 import { spawnSync } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  rmSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { denoBinary, denoCandidates, NODE_MAJORS, nodeBinary } from "./lib/runtimes.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -39,28 +31,14 @@ const { values } = parseArgs({
 });
 
 // The real Deno binary, not npm's bin.cjs launcher (which runs Deno as a child process, so a
-// SIGKILL sent by a test would kill the launcher and leave Deno running). The deno package's
-// postinstall puts the binary at node_modules/deno/deno; the platform package holds it too.
-function findDeno() {
-  const candidates = [
-    "node_modules/deno/deno",
-    `node_modules/@deno/${process.platform}-${process.arch}-glibc/deno`,
-    `node_modules/@deno/${process.platform}-${process.arch}/deno`,
-    "node_modules/.bin/deno",
-  ].map((p) => path.join(ROOT, p));
-  for (const file of candidates) {
-    if (!existsSync(file)) continue;
-    const fd = openSync(file, "r");
-    const head = Buffer.alloc(2);
-    readSync(fd, head, 0, 2, 0);
-    closeSync(fd);
-    if (head.toString("latin1") !== "#!") return file;
-  }
-  return candidates[candidates.length - 1];
-}
-const DENO = findDeno();
-const NODES = { node22: "node22", node24: "node24", node26: "node26" };
-const nodeBin = (name) => path.join(ROOT, "node_modules", NODES[name], "bin/node");
+// SIGKILL sent by a test would kill the launcher and leave Deno running): scripts/lib/runtimes.mjs
+// says where npm puts it. Where there is none, the check below reports the first place it looks.
+const DENO = denoBinary(ROOT) ?? denoCandidates(ROOT)[0];
+const NODES = Object.fromEntries(NODE_MAJORS.map((major) => [`node${major}`, major]));
+const nodeBin = (name) => {
+  if (!(name in NODES)) throw new Error(`unknown runtime '${name}'`);
+  return nodeBinary(NODES[name], ROOT);
+};
 const SUITES = (values.suites ?? "unit,property,multiprocess").split(",");
 const RUNTIMES = (values.only ?? "deno,node22,node24,node26").split(",");
 

@@ -5,7 +5,6 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import * as fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -14,6 +13,7 @@ import {
   type HolderRuntime,
   scriptCommand,
 } from "../../testing/holder_process.ts";
+import { setRuntimeEnv } from "../../scripts/lib/runtimes.mjs";
 
 /** True when these tests run from the npm build's compiled JavaScript, not from source. */
 export const COMPILED: boolean = import.meta.url.endsWith(".js");
@@ -21,16 +21,9 @@ export const COMPILED: boolean = import.meta.url.endsWith(".js");
 /** The repository root (of the compiled tree, when compiled). */
 export const ROOT: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-// Tests run from a checkout: the other runtime is the one npm installed.
-const REPO = COMPILED ? path.dirname(ROOT) : ROOT;
-// node_modules/deno/deno is the binary itself (the package's postinstall puts it there);
-// .bin/deno may be npm's launcher script, which a SIGKILL would kill instead of Deno.
-process.env.HOLDFAST_DENO ??= [
-  "node_modules/deno/deno",
-  `node_modules/@deno/${process.platform}-${process.arch}-glibc/deno`,
-  "node_modules/.bin/deno",
-].map((p) => path.join(REPO, p)).find((p) => fs.existsSync(p));
-process.env.HOLDFAST_NODE ??= path.join(REPO, "node_modules/node24/bin/node");
+// Tests run from a checkout: the other runtime is the one npm installed (the Deno binary
+// itself, never npm's launcher script, which a SIGKILL would kill instead of Deno; Node 24).
+setRuntimeEnv(COMPILED ? path.dirname(ROOT) : ROOT);
 
 /** The runtimes a child can be started with. */
 export type RuntimeName = HolderRuntime;
