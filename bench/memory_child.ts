@@ -27,6 +27,12 @@ fs.mkdirSync(dir, { recursive: true });
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
+/** The one JSON line this probe prints: whether the GC was exposed, and each phase. */
+export interface MemoryReport {
+  gc: boolean;
+  phases: Phase[];
+}
+
 /** Heap used after full collections (several, so that weak maps and finalizers settle). */
 function settledHeap(): number {
   for (let i = 0; i < 3; i++) gc?.();
@@ -34,7 +40,7 @@ function settledHeap(): number {
 }
 
 /** One measured phase: warm-up, baseline, `total` operations with a heap sample every fifth. */
-interface Phase {
+export interface Phase {
   name: string;
   ops: number;
   baseline: number;
@@ -103,4 +109,5 @@ phases.push(
     () => repo.save("state", { seq: ++seq, pad }),
   ),
 );
-fs.writeSync(1, JSON.stringify({ gc: gc !== undefined, phases }) + "\n");
+const report: MemoryReport = { gc: gc !== undefined, phases };
+fs.writeSync(1, JSON.stringify(report) + "\n");
