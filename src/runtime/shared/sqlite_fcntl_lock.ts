@@ -11,12 +11,21 @@
  */
 import * as fs from "node:fs";
 import process from "node:process";
+import { pathToFileURL } from "node:url";
 import type { DatabaseSync } from "node:sqlite";
 import type { KernelLock, KernelLockHandle } from "../types.ts";
 import { FsError, toFsError } from "../fs_error.ts";
 
 const SQLITE_BUSY = 5;
+const SQLITE_READONLY = 8;
+const SQLITE_CANTOPEN = 14;
 const SQLITE_NOTADB = 26;
+
+function sqliteCode(error: unknown): number | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const code = (error as { errcode?: number }).errcode;
+  return code === undefined ? undefined : code & 0xff;
+}
 
 function isBusy(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
@@ -58,6 +67,89 @@ interface Connection {
   held: boolean;
   /** Whether `journal_mode=MEMORY` is set; it needs a moment when nobody holds the lock. */
   ready: boolean;
+  /** Whether a held transaction has proved the connection writable (see `proveWritable`). */
+  writable: boolean;
+}
+
+/**
+ * Why a connection that took `BEGIN EXCLUSIVE` may still not exclude anyone: SQLite's unix VFS,
+ * when it cannot open a database read-write (EACCES, EROFS, `fs.protected_regular`), silently
+ * opens it read-only, and on a read-only connection `BEGIN EXCLUSIVE` of an empty file succeeds
+ * holding only a SHARED fcntl lock, which every other read-only connection shares. A write
+ * inside the transaction (rolled back at release, so the file stays empty) fails with
+ * SQLITE_READONLY on such a connection: once per connection, since its descriptor's access mode
+ * never changes.
+ */
+function proveWritable(connection: Connection, path: string): void {
+  if (connection.writable) return;
+  try {
+    connection.db.exec("PRAGMA user_version=0");
+    connection.writable = true;
+  } catch (error) {
+    try {
+      connection.db.exec("ROLLBACK");
+    } catch { /* closing below drops the lock either way */ }
+    // Deno's node:sqlite errors carry no errcode: the message tells.
+    if (sqliteCode(error) === SQLITE_READONLY || /readonly database/i.test(String(error))) {
+      throw new FsError(
+        writeRefusal(path),
+        "lock (SQLite could open it only read-only, and a read-only connection cannot hold " +
+          "an exclusive lock)",
+        path,
+        error,
+      );
+    }
+    throw toFsError(error, "lock", path);
+  }
+}
+
+/** Why `path` cannot be opened for writing (`EROFS`, `EACCES`, ...), as the OS says it. */
+function writeRefusal(path: string): string {
+  try {
+    fs.closeSync(fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW));
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return "EACCES";
+}
+
+/**
+ * What stopped SQLite from opening `path`: it reports only "unable to open database file", so
+ * the same open is made directly to learn the errno (EACCES, ENOENT, ELOOP, ...).
+ */
+function openFailure(error: unknown, path: string): FsError {
+  if (sqliteCode(error) === SQLITE_CANTOPEN || /unable to open/i.test(String(error))) {
+    try {
+      fs.closeSync(fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW));
+    } catch (direct) {
+      return toFsError(direct, "open for locking", path);
+    }
+  }
+  return toFsError(error, "open for locking", path);
+}
+
+let uriRefused = false;
+
+/**
+ * Opens the database at `path` read-write without creating it (`mode=rw`): the placeholder that
+ * is there, never a new one, and without O_CREAT, which `fs.protected_regular` refuses on
+ * another user's file in a sticky directory. Deno's permission check (under any grant narrower
+ * than -A) reads the whole URI, query included, as the path and refuses it: then the plain path
+ * is opened (SQLite may create it, and may fall back to read-only, which `proveWritable` catches).
+ */
+function openExisting(module: SqliteModule, path: string): DatabaseSync {
+  if (!uriRefused) {
+    const url = pathToFileURL(path);
+    url.search = "?mode=rw";
+    try {
+      return new module.DatabaseSync(url, { timeout: 0 });
+    } catch (error) {
+      if (!/Requires (read|write) access|NotCapable/.test(String(error))) throw error;
+      uriRefused = true;
+    }
+  }
+  return new module.DatabaseSync(path, { timeout: 0 });
 }
 
 /**
@@ -98,11 +190,11 @@ export function createSqliteFcntlLock(): KernelLock {
     let db: DatabaseSync;
     try {
       // timeout 0: SQLite must not spin in its busy handler; waiting is the caller's job.
-      db = new module.DatabaseSync(path, { timeout: 0 });
+      db = openExisting(module, path);
     } catch (error) {
-      throw toFsError(error, "open for locking", path);
+      throw openFailure(error, path);
     }
-    const connection: Connection = { db, ino, held: false, ready: false };
+    const connection: Connection = { db, ino, held: false, ready: false, writable: false };
     cache.set(path, connection);
     for (const [key, idle] of cache) {
       if (cache.size <= MAX_CACHED) break;
@@ -133,9 +225,14 @@ export function createSqliteFcntlLock(): KernelLock {
           connection.ready = true;
         }
         connection.db.exec("BEGIN EXCLUSIVE");
+        proveWritable(connection, path);
       } catch (error) {
         if (isBusy(error)) return undefined;
         cache.delete(path);
+        if (error instanceof FsError) {
+          connection.db.close();
+          throw error;
+        }
         connection.db.close();
         if (isNotADatabase(error)) {
           throw new FsError("EINVAL", "lock (file has foreign content)", path, error);
