@@ -10,7 +10,8 @@
  *   without releasing), `end` (return without releasing, leaving the runtime to end the process
  *   once nothing keeps it alive), `throw` (an uncaught exception), `hang` (stay until killed).
  * - `try`: one `tryAcquire` (with `--wait <ms>`: an `acquire` waiting that long); prints
- *   `acquired` or `busy` (with the timeout's message), then releases.
+ *   `acquired` or `busy` (with the timeout's message), then releases; any other failure is an
+ *   `error` event with its code.
  * - `count`: `--increments` times, under the lock, read the JSON counter at `--resource`
  *   (`{"n": 0}`), add one, write it back (temp file + rename), release. With `--timestamps`,
  *   `done` also carries `acquiredAt` and `releasingAt`: for each increment, when the lock was
@@ -117,12 +118,17 @@ async function tryOnce(): Promise<void> {
       await waited.release();
       emit("released");
     } catch (error) {
-      if ((error as { code?: string }).code !== "LOCK_TIMEOUT") throw error;
+      if ((error as { code?: string }).code !== "LOCK_TIMEOUT") return reportError(error);
       emit("busy", { message: (error as Error).message });
     }
     return;
   }
-  const lock = await FileLock.tryAcquire(resource!, options);
+  let lock;
+  try {
+    lock = await FileLock.tryAcquire(resource!, options);
+  } catch (error) {
+    return reportError(error);
+  }
   if (!lock) {
     emit("busy");
     return;

@@ -17,8 +17,11 @@ import {
   checkMechanism,
   chooseMechanism,
   fallbackReason,
+  type MechanismChoice,
+  type MechanismOption,
 } from "./choose_mechanism.ts";
 import { type LockFiles, lockFilesFor } from "./lock_files.ts";
+import { lockTargetOf, withoutTrailingSeparator } from "./resource_path.ts";
 import type { RecordRead } from "./record_file.ts";
 import type { Attempt, LockContext } from "./mechanism.ts";
 import { tryKernel } from "./kernel_mechanism.ts";
@@ -82,6 +85,44 @@ function realDirOf(rt: RuntimeAdapter, dir: string): string {
   return real;
 }
 
+/**
+ * The lock files for the resource at `absolute` (named `resource` by the caller), the real
+ * directory they live in and the mechanism for it.
+ *
+ * @throws {LockCreateError | LockUnsupportedError}
+ */
+function placeLock(
+  rt: RuntimeAdapter,
+  resource: string,
+  absolute: string,
+  group: number | undefined,
+  requested: MechanismOption,
+): { files: LockFiles; realDir: string; choice: MechanismChoice } {
+  let files: LockFiles;
+  try {
+    files = { ...lockFilesFor(absolute, group), resource };
+  } catch (error) {
+    throw new LockCreateError({ resource, lockPath: resource + ".lock", cause: error });
+  }
+  let realDir: string;
+  try {
+    realDir = realDirOf(rt, files.dir);
+  } catch (error) {
+    throw new LockCreateError({ resource, lockPath: files.lockPath, cause: error });
+  }
+  try {
+    return { files, realDir, choice: chooseMechanism(rt, requested, realDir) };
+  } catch (error) {
+    if (!(error instanceof AutoRefused)) throw error;
+    throw new LockUnsupportedError({
+      resource,
+      lockPath: files.lockPath,
+      detail: error.message,
+      tip: error.tip,
+    });
+  }
+}
+
 /** An acquisition, prepared. */
 export interface Prepared {
   readonly rt: RuntimeAdapter;
@@ -116,30 +157,22 @@ export function prepare(resource: unknown, options: LockOptions, probe?: Acquire
   }
   // Absolute from the start: a process that changes its working directory while it holds
   // must still check, renew and release the files it locked, not namesakes elsewhere.
-  let files: LockFiles;
-  let realDir: string;
-  try {
-    const absolute = isAbsolute(path) ? path : join(rt.cwd(), path);
-    files = { ...lockFilesFor(absolute, group), resource: path };
-  } catch (error) {
-    throw new LockCreateError({ resource: path, lockPath: path + ".lock", cause: error });
-  }
-  try {
-    realDir = realDirOf(rt, files.dir);
-  } catch (error) {
-    throw new LockCreateError({ resource: path, lockPath: files.lockPath, cause: error });
-  }
-  let choice;
-  try {
-    choice = chooseMechanism(rt, requested, realDir);
-  } catch (error) {
-    if (!(error instanceof AutoRefused)) throw error;
-    throw new LockUnsupportedError({
-      resource: path,
-      lockPath: files.lockPath,
-      detail: error.message,
-      tip: error.tip,
-    });
+  const named = withoutTrailingSeparator(isAbsolute(path) ? path : join(rt.cwd(), path));
+  let { files, realDir, choice } = placeLock(rt, path, named, group, requested);
+  // A symlinked resource is locked beside its target, so that both spellings share one lock:
+  // on a local filesystem only. On sshfs a look at the resource before the wait leaves its
+  // attributes cached (20 s by default) and the holder's own read after the grant sees the
+  // size of the version a predecessor replaced: a torn read of the caller's data.
+  if (choice.filesystem.locality === "local") {
+    let target: string;
+    try {
+      target = lockTargetOf(rt, named);
+    } catch (error) {
+      throw new LockCreateError({ resource: path, lockPath: files.lockPath, cause: error });
+    }
+    if (target !== named) {
+      ({ files, realDir, choice } = placeLock(rt, path, target, group, requested));
+    }
   }
   probe?.chose(requested, choice.mechanism, fallbackReason(rt, requested, choice, realDir));
   const leaseGrace = choice.filesystem.locality === "local" ? 0 : NETWORK_LEASE_GRACE_MS;
@@ -168,7 +201,25 @@ function tryOnce(p: Prepared, wantHolder: boolean): Attempt {
   const onRecord = (found: RecordRead & { kind: "file" }) => settleRecord(p.ctx, found);
   if (p.mechanism === "kernel") return tryKernel(p.ctx, onRecord, wantHolder);
   return tryPidfile(p.ctx, () => {
-    // The path carries the kernel mechanism's placeholder: honour that protocol.
+    // The path carries the kernel mechanism's placeholder: honour that protocol, where it
+    // means anything. On a filesystem not known to be local, fcntl locks may stay in each
+    // client's kernel (FUSE/sshfs, some NFS setups), so joining would let a process on every
+    // host hold the lock at once: refuse instead.
+    if (p.filesystem.locality !== "local") {
+      const fs = p.filesystem.locality === "network"
+        ? `a network filesystem (${p.filesystem.name})`
+        : `a filesystem holdfast cannot identify (${p.filesystem.name})`;
+      throw new LockUnsupportedError({
+        resource: p.files.resource,
+        lockPath: p.files.lockPath,
+        detail: `'${p.files.lockPath}' is the kernel mechanism's placeholder (an empty file), ` +
+          `and '${p.files.dir}' is on ${fs}, where a kernel lock taken on one host may not ` +
+          "exclude processes on another: joining it could let two hosts hold the lock at once",
+        tip: `Once no process on any host uses '${p.files.resource}' with the kernel mechanism, ` +
+          `delete the empty file '${p.files.lockPath}'; from then on every host shares the ` +
+          "pidfile mechanism",
+      });
+    }
     if (p.rt.kernelLock.kind === "unsupported") {
       throw new LockUnsupportedError({
         resource: p.files.resource,
