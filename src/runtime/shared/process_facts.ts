@@ -38,6 +38,44 @@ function signalZero(pid: number): { exists: boolean | undefined; why?: string } 
   }
 }
 
+/** Linux's USER_HZ, the unit of /proc start times: 100 on every architecture Node and Deno run on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+let boottimeOffset: number | undefined;
+
+/**
+ * This process's time-namespace boottime offset, in clock ticks (0 outside a time namespace,
+ * or where `/proc/self/timens_offsets` cannot be read: Linux < 5.6). The kernel shows every
+ * process's start time shifted by the READER's offset, so a holder inside a namespace
+ * (`unshare --time`, a CRIU-restored process) and a waiter outside would never agree on the
+ * holder's start time; subtracting one's own offset puts both on the host's clock.
+ */
+function ownBoottimeOffset(): number {
+  if (boottimeOffset === undefined) {
+    boottimeOffset = 0;
+    try {
+      const line = fs.readFileSync("/proc/self/timens_offsets", "latin1").split("\n").find((l) =>
+        l.trim().startsWith("boottime")
+      );
+      const [, seconds, nanoseconds] = line?.trim().split(/\s+/) ?? [];
+      const ticks = Math.round(
+        (Number(seconds) + Number(nanoseconds) / 1e9) * CLOCK_TICKS_PER_SECOND,
+      );
+      if (Number.isSafeInteger(ticks)) boottimeOffset = ticks;
+    } catch { /* no time namespaces: no offset */ }
+  }
+  return boottimeOffset;
+}
+
+/**
+ * Whether two start times name one process. A namespace offset with a fraction of a tick makes
+ * the two views round apart by one tick; a PID reused by a process started within the same
+ * 10 ms as the first is not a case to guard (and "alive" is the safe answer).
+ */
+function sameStart(recorded: number, seen: number): boolean {
+  return Math.abs(recorded - seen) <= 1;
+}
+
 function readProcStat(pid: number): { stat?: ProcStat; missing?: boolean; why?: string } {
   let text: string;
   try {
@@ -50,7 +88,9 @@ function readProcStat(pid: number): { stat?: ProcStat; missing?: boolean; why?: 
     };
   }
   const stat = parseProcStat(text);
-  return stat ? { stat } : { why: `/proc/${pid}/stat is malformed` };
+  if (!stat) return { why: `/proc/${pid}/stat is malformed` };
+  const offset = ownBoottimeOffset();
+  return { stat: offset === 0 ? stat : { ...stat, startTime: stat.startTime - offset } };
 }
 
 let procShowsEveryone: boolean | undefined;
@@ -95,7 +135,7 @@ export function livenessOf(identity: ProcessIdentity): LivenessReport {
     if (isFinishedState(proc.stat.state)) {
       return { state: "dead", detail: `process ${pid} has exited (a zombie)` };
     }
-    if (identity.startTime !== undefined && identity.startTime !== proc.stat.startTime) {
+    if (identity.startTime !== undefined && !sameStart(identity.startTime, proc.stat.startTime)) {
       return { state: "dead", detail: `pid ${pid} now belongs to a newer process` };
     }
     return { state: "alive" };
