@@ -260,6 +260,8 @@ export interface RuntimeAdapter {
   statfs(path: string): FsStats;
   /** Absolute, symlink-free form of an existing path. @throws {FsError} */
   realPath(path: string): string;
+  /** The target a symlink holds, as written in it (relative targets stay relative). @throws {FsError} */
+  readLink(path: string): string;
   /** The current working directory. */
   cwd(): string;
   /**

@@ -8,6 +8,7 @@ import type { RuntimeAdapter } from "../../runtime/types.ts";
 import { holding, type Lock } from "../lock.ts";
 import { LockCompromisedError, LockReleaseError } from "../errors.ts";
 import { lockFilesFor } from "./lock_files.ts";
+import { withoutTrailingSeparator } from "./resource_path.ts";
 import type { Attempt, Grant } from "./mechanism.ts";
 import type { Mechanism, OwnerRecord } from "./owner.ts";
 import { monitorHeld } from "./held_monitor.ts";
@@ -100,9 +101,13 @@ export class FileLock implements Lock {
     return this.#released;
   }
 
-  /** The lock path for `resource`: `resource + ".lock"`. */
+  /**
+   * The lock path for `resource` as named: `resource + ".lock"`, trailing separators dropped
+   * (`app/` and `app` share `app.lock`). A resource that is a symlink is locked beside its
+   * target instead (`inspect()` reports the path in use).
+   */
   static lockPathFor(resource: string): string {
-    return lockFilesFor(checkResource(resource)).lockPath;
+    return lockFilesFor(withoutTrailingSeparator(checkResource(resource))).lockPath;
   }
 
   /**

@@ -83,6 +83,7 @@ export function createNodeAdapter(): RuntimeAdapter {
     },
     statfs: (path): FsStats => wrap("statfs", path, () => statfsWithName(path)),
     realPath: (path) => wrap("realpath", path, () => fs.realpathSync.native(path)),
+    readLink: (path) => wrap("readlink", path, () => fs.readlinkSync(path)),
     cwd: () => process.cwd(),
     watch(
       path: string,
