@@ -37,7 +37,7 @@ export {
   type LockWaitOptions,
 } from "./src/lock/lock.ts";
 export { MECHANISM_ENV, type MechanismOption } from "./src/lock/file/choose_mechanism.ts";
-export type { Mechanism, OwnerRecord } from "./src/lock/file/owner.ts";
+export type { Mechanism, OwnerRecord, RecordFormat } from "./src/lock/file/owner.ts";
 export {
   FileLockError,
   type FileLockErrorInit,

@@ -5,4 +5,4 @@
  */
 
 /** The version of this holdfast build. */
-export const VERSION = "0.1.0";
+export const VERSION = "0.2.0";

@@ -6,6 +6,12 @@
 import type { RuntimeAdapter } from "../../runtime/types.ts";
 import { describeHolder } from "../lock.ts";
 
+/** The record formats this version reads; it writes {@linkcode RECORD_FORMAT}. */
+export type RecordFormat = 1 | 2;
+
+/** The record format this version writes. */
+export const RECORD_FORMAT: RecordFormat = 2;
+
 /** The mechanisms a lock can use. */
 export type Mechanism = "kernel" | "pidfile";
 
@@ -15,8 +21,14 @@ export type Mechanism = "kernel" | "pidfile";
  * the directory may read it.
  */
 export interface OwnerRecord {
-  /** Format version of the record. */
-  readonly holdfast: 1;
+  /**
+   * Format version of the record: 2 from holdfast 0.2.0 on; 1 was written by 0.1.0 (read too).
+   * The version changed because 0.1.0's readers misjudge what 0.2.0 records mean (a PID in
+   * another namespace, a lease longer than their own `staleAfter`, start times on the host's
+   * clock) and would take the lock from a live holder: a format they refuse makes them fail with
+   * `LOCK_INVALID` instead.
+   */
+  readonly holdfast: RecordFormat;
   /** The holder's process id. */
   readonly pid: number;
   /** Process start time in clock ticks since boot (Linux), so a reused PID is not the holder. */
@@ -116,7 +128,7 @@ export function newOwnerRecord(
   staleAfter: number,
 ): OwnerRecord {
   return {
-    holdfast: 1,
+    holdfast: RECORD_FORMAT,
     ...self(rt),
     mechanism,
     acquiredAt: new Date().toISOString(),
@@ -159,7 +171,12 @@ export function decodeOwnerRecord(bytes: Uint8Array): DecodedRecord {
   const problems: string[] = [];
   if (typeof r !== "object" || r === null || Array.isArray(r)) problems.push("not an object");
   else {
-    if (r.holdfast !== 1) problems.push("holdfast must be 1");
+    if (typeof r.holdfast === "number" && Number.isInteger(r.holdfast) && r.holdfast > 2) {
+      problems.push(
+        `written by a newer holdfast (record format ${r.holdfast}; this version reads 1 and 2): ` +
+          "upgrade every process that shares this lock to one version",
+      );
+    } else if (r.holdfast !== 1 && r.holdfast !== 2) problems.push("holdfast must be 1 or 2");
     if (!Number.isSafeInteger(r.pid) || (r.pid as number) <= 0) {
       problems.push("pid must be a positive integer");
     }
