@@ -66,16 +66,25 @@ export class LockTimeoutError extends FileLockError {
    * why. The holder may be dead, and the lock then stays held until the cause is fixed.
    */
   readonly uncertain?: string;
-  /** Names the holder (when known), the time waited, and why the holder could not be judged. */
-  constructor(init: FileLockErrorInit & { timeout: number; uncertain?: string }) {
+  /**
+   * Names the holder (when known), the time waited, and why the holder could not be judged.
+   * `ownProcess`: the holder is the calling process itself (another part of it, or a thread).
+   */
+  constructor(
+    init: FileLockErrorInit & { timeout: number; uncertain?: string; ownProcess?: boolean },
+  ) {
     super({
       ...init,
-      message: `Cannot acquire lock on '${init.resource}': '${init.lockPath}' ${
-        held(init)
+      message: `Cannot acquire lock on '${init.resource}': '${init.lockPath}' ${held(init)}${
+        init.ownProcess ? ", this very process" : ""
       } (waited ${init.timeout} ms)${
         init.uncertain ? `; it may be dead, but holdfast cannot tell: ${init.uncertain}` : ""
       }`,
-      tip: init.uncertain
+      tip: init.ownProcess
+        ? "Another part of this program holds it: release it there first. A worker thread that " +
+          "ended holding a pidfile lock keeps it until the process exits (release before " +
+          "terminating workers)"
+        : init.uncertain
         ? "Give this process what it needs to tell (the message says what), or remove the record by hand once you know its holder is gone"
         : init.holder
         ? `If process ${init.holder.pid} should not hold it, stop it; otherwise raise 'timeout' (${
@@ -88,8 +97,10 @@ export class LockTimeoutError extends FileLockError {
         "A live holder is never robbed: holdfast waits for it to release, or to die (a dead",
         "holder frees the lock at once with the kernel mechanism, and as soon as it is seen",
         "dead with the pidfile mechanism). Only proof counts as death: where holdfast cannot",
-        "read the process table (Deno without --allow-run or --allow-read=/proc, a sandbox",
-        "without /proc, hidepid) or its own host name, it treats the holder as alive.",
+        "read the process table (Deno without --allow-run or --allow-read=/proc, or with a",
+        "--deny-* flag; Node's --permission without --allow-fs-read=/proc; a sandbox without",
+        "/proc, hidepid) or its own host name, it treats the holder as alive until its lease",
+        "has run out and no process with its PID runs here.",
         "",
         "What to do:",
         `- See who holds it: ${INSPECT(init.resource)}.`,

@@ -179,7 +179,7 @@ describe("Deno with only the permissions of its directory (issue 11, defect 2)",
 
   it("a restricted waiter never robs a live pidfile holder, and never calls it stale", async () => {
     const resource = fresh();
-    const holder = new HolderProcess({ resource, mechanism: "pidfile" });
+    const holder = new HolderProcess({ resource, mechanism: "pidfile", staleAfter: 1_000 });
     await withHolders([holder], async () => {
       await holder.waitFor("acquired");
       const seen = await runHelper(["--mode", "inspect", "--resource", resource], {
@@ -194,16 +194,26 @@ describe("Deno with only the permissions of its directory (issue 11, defect 2)",
         { denoPermissions: permissions() },
       );
       assert.ok(tried.events.some((e) => e.event === "busy"), JSON.stringify(tried));
-      assert.match(tried.stderr, /treated as alive/);
+      // Stopped past its lease: this waiter cannot read its own boot or namespace, nor signal
+      // the holder (no --allow-run), so the holder is treated as alive, and it says so.
+      holder.pause();
+      await sleep(2_000);
+      const stopped = await runHelper(
+        ["--mode", "try", "--wait", "1500", "--resource", resource, "--mechanism", "pidfile"],
+        { denoPermissions: permissions() },
+      );
+      holder.resume();
+      assert.ok(stopped.events.some((e) => e.event === "busy"), JSON.stringify(stopped));
+      assert.match(stopped.stderr, /treated as alive/);
       assert.ok(!holder.events.some((e) => e.event === "compromised"));
     });
   });
 
   it("a restricted waiter waits for a dead holder it cannot judge, and says why", async () => {
     const resource = fresh();
-    plantStaleLock(resource);
+    plantStaleLock(resource, { lease: 100 }); // a dead pid whose lease has run out
     const tried = await runHelper(
-      ["--mode", "try", "--wait", "500", "--resource", resource, "--mechanism", "pidfile"],
+      ["--mode", "try", "--wait", "4000", "--resource", resource, "--mechanism", "pidfile"],
       { denoPermissions: permissions() },
     );
     const busy = tried.events.find((e) => e.event === "busy");

@@ -11,8 +11,12 @@
  *   name its host): its PID means nothing here, so the record's **lease** decides: stale once
  *   the record went unrenewed for the lease the holder keeps (the record's `lease`, not this
  *   process's `staleAfter`), by the file server's clock (`server_clock.ts`).
- * - A record whose place this process cannot tell (it may not read its own host name, boot or
- *   namespace) is "unknown": the safe answer, with the reason.
+ * - A record whose holder **may run here after all** (its host name differs but its boot and PID
+ *   namespace are this process's: a host renamed while it held, or a UTS namespace; it could not
+ *   name itself; or this process cannot read its own host name, boot or namespace, the "unknown"
+ *   place) needs both proofs: its lease ran out **and** no process with its PID (and start time,
+ *   on the same boot) runs here. A stopped holder here is never robbed, and a dead one is
+ *   recovered once its lease ran out, even where this process cannot tell where it runs.
  *
  * @module
  */
@@ -21,14 +25,26 @@ import type { LockFiles } from "./lock_files.ts";
 import { type OwnerRecord, selfFacts } from "./owner.ts";
 import { olderThan } from "./server_clock.ts";
 
+/** How each runtime is allowed to read /proc, for messages. */
+const PROC_ACCESS = "Deno: --allow-read=/proc, and no --deny-* flag, which makes Deno refuse " +
+  "/proc even under -A; Node with --permission: --allow-fs-read=/proc";
+
 /** Where a record's holder runs, as far as this process can tell. */
 export type Place =
   | { readonly place: "here" }
   /**
-   * `unidentified`: nothing says the holder runs elsewhere, it just could not say where it runs
-   * (a fact this process has is missing from its record): it may be a process of this machine.
+   * `pidMayBeHere`: nothing proves the holder runs on another kernel or in another PID
+   * namespace (it could not say where it runs, or only its host name differs): its PID may name
+   * a process of this machine, which must be dead too before the record is stale.
+   * `sameBoot`: its boot id is this process's, so its start time can be compared.
    */
-  | { readonly place: "elsewhere"; readonly why: string; readonly unidentified?: true }
+  | {
+    readonly place: "elsewhere";
+    readonly why: string;
+    readonly pidMayBeHere?: true;
+    readonly sameBoot?: true;
+  }
+  /** This process cannot read the facts that would tell (judged like `pidMayBeHere`). */
   | { readonly place: "unknown"; readonly why: string };
 
 /** What this process concludes about a record. */
@@ -70,9 +86,6 @@ export function placeOf(rt: RuntimeAdapter, record: OwnerRecord): Place {
   const me = selfFacts(rt);
   const linux = rt.platform === "linux";
   if (record.lease === undefined) return legacyPlace(rt, record);
-  if (me.hostname !== "" && record.hostname !== "" && me.hostname !== record.hostname) {
-    return { place: "elsewhere", why: `it runs on host '${record.hostname}'` };
-  }
   if (me.bootId !== undefined && record.bootId !== undefined && me.bootId !== record.bootId) {
     return { place: "elsewhere", why: "it runs on another machine or ran before a reboot" };
   }
@@ -81,6 +94,19 @@ export function placeOf(rt: RuntimeAdapter, record: OwnerRecord): Place {
   }
   if (!linux && (record.bootId !== undefined || record.pidns !== undefined)) {
     return { place: "elsewhere", why: "it runs on a Linux machine" };
+  }
+  if (me.hostname !== "" && record.hostname !== "" && me.hostname !== record.hostname) {
+    // A host name is the weakest fact: a host renamed while its process held (DHCP does that
+    // on macOS), or a process in a UTS namespace of this kernel, keeps a PID that means
+    // something here. Only boot and namespace, compared above, prove another kernel.
+    const sameKernel = linux && me.bootId !== undefined && me.bootId === record.bootId &&
+      me.pidns !== undefined && me.pidns === record.pidns;
+    return {
+      place: "elsewhere",
+      why: `it runs on host '${record.hostname}'`,
+      pidMayBeHere: true,
+      ...(sameKernel ? { sameBoot: true as const } : {}),
+    };
   }
   const facts: [keyof typeof me, boolean][] = [
     ["hostname", true],
@@ -103,7 +129,7 @@ export function placeOf(rt: RuntimeAdapter, record: OwnerRecord): Place {
     return {
       place: "elsewhere",
       why: "its holder could not tell its host, boot or PID namespace, so only its lease can",
-      unidentified: true,
+      pidMayBeHere: true,
     };
   }
   return {
@@ -112,8 +138,8 @@ export function placeOf(rt: RuntimeAdapter, record: OwnerRecord): Place {
       missingHere === "hostname"
         ? "host name (Deno: --allow-sys=hostname)"
         : missingHere === "bootId"
-        ? "boot id (Deno: --allow-read=/proc)"
-        : "PID namespace (Deno: --allow-read=/proc)"
+        ? `boot id (${PROC_ACCESS})`
+        : `PID namespace (${PROC_ACCESS})`
     }, so it cannot tell whether process ${record.pid} is on this machine`,
   };
 }
@@ -140,9 +166,6 @@ function legacyPlace(rt: RuntimeAdapter, record: OwnerRecord): Place {
 export function judgeRecord(ctx: JudgeContext, record: OwnerRecord, mtimeMs: number): Verdict {
   const { rt } = ctx;
   const where = placeOf(rt, record);
-  if (where.place === "unknown") {
-    return { state: "unknown", reason: where.why };
-  }
   if (where.place === "here") {
     const alive = rt.liveness({
       pid: record.pid,
@@ -172,17 +195,30 @@ export function judgeRecord(ctx: JudgeContext, record: OwnerRecord, mtimeMs: num
   if (!expired) return { state: "held", by: "lease" };
   const reason =
     `${where.why}, and its ${lease} ms lease has not been renewed for longer than that`;
-  if (where.unidentified) {
-    // It may be a process of this machine that is only stopped: a process with its PID alive
-    // here keeps it held. Where this process cannot check, the lease is the only proof there is.
-    const here = rt.liveness({ pid: record.pid });
-    if (here.state === "alive") {
-      return {
-        state: "unknown",
-        reason: `${reason}, but a process with pid ${record.pid} runs here, which may be it ` +
-          "(stopped): it is treated as alive",
-      };
-    }
-  }
-  return { state: "stale", reason };
+  if (where.place === "elsewhere" && !where.pidMayBeHere) return { state: "stale", reason };
+  // It may be a process of this machine that is only stopped: its PID must be proved dead here
+  // too. On the same boot its start time tells a reused PID apart.
+  const here = rt.liveness({
+    pid: record.pid,
+    ...(where.place === "elsewhere" && where.sameBoot && record.startTime !== undefined
+      ? { startTime: record.startTime }
+      : {}),
+  });
+  if (here.state === "dead") return { state: "stale", reason: `${reason}, and ${here.detail}` };
+  // Where this process cannot check the PID either, the lease is the only proof there is for a
+  // holder that may run elsewhere; for the unknown place it is not (nothing says it runs
+  // elsewhere, and a live holder is never robbed).
+  if (here.state === "unknown" && where.place === "elsewhere") return { state: "stale", reason };
+  return {
+    state: "unknown",
+    reason: where.place === "unknown"
+      ? `${where.why}; its ${lease} ms lease ran out, but ` +
+        (here.state === "alive"
+          ? `a process with pid ${record.pid} runs here, which may be it (stopped)`
+          : `whether its process runs here cannot be told either (${here.detail})`)
+      : here.state === "alive"
+      ? `${reason}, but a process with pid ${record.pid} runs here, which may be it ` +
+        "(stopped): it is treated as alive"
+      : `${reason}, but whether its process runs here cannot be told (${here.detail})`,
+  };
 }

@@ -80,13 +80,13 @@ describe("placeOf (S1)", () => {
     );
   });
 
-  it("a holder that could not identify itself is elsewhere, unidentified", () => {
+  it("a holder that could not identify itself is elsewhere, its PID possibly here", () => {
     const where = placeOf(
       adapter(HERE),
       record({ hostname: "", bootId: undefined, pidns: undefined }),
     );
     assert.equal(where.place, "elsewhere");
-    assert.equal(where.place === "elsewhere" && where.unidentified, true);
+    assert.equal(where.place === "elsewhere" && where.pidMayBeHere, true);
     assert.equal(place(HERE, { pidns: undefined }), "elsewhere", "a fact we have, it lacks");
   });
 
@@ -121,22 +121,22 @@ describe("judgeRecord (S2-S4)", () => {
   });
 
   it("elsewhere: the record's own lease decides, not this process's staleAfter", () => {
-    const remote = record({ hostname: "other", lease: 60_000 });
+    const remote = record({ hostname: "other", bootId: "boot-2", lease: 60_000 });
     assert.equal(judgeRecord(ctx(HERE), remote, ago(30_000)).state, "held");
     assert.equal(judgeRecord(ctx(HERE), remote, ago(61_000)).state, "stale");
     // A 0.1.0 record carries no lease: this process's staleAfter (1 s) then applies.
-    const legacy = record({ hostname: "other", lease: undefined });
+    const legacy = record({ hostname: "other", bootId: "boot-2", lease: undefined });
     assert.equal(judgeRecord(ctx(HERE), legacy, ago(2_000)).state, "stale");
   });
 
   it("the grace is added to the lease", () => {
-    const remote = record({ hostname: "other", lease: 1_000 });
+    const remote = record({ hostname: "other", bootId: "boot-2", lease: 1_000 });
     assert.equal(judgeRecord(ctx(HERE, 2_000), remote, ago(2_500)).state, "held");
     assert.equal(judgeRecord(ctx(HERE, 2_000), remote, ago(3_500)).state, "stale");
   });
 
   it("ages are the file server's: a server clock 20 s ahead or behind changes nothing", () => {
-    const remote = record({ hostname: "other", lease: 10_000 });
+    const remote = record({ hostname: "other", bootId: "boot-2", lease: 10_000 });
     for (const serverAhead of [20_000, -20_000]) {
       const c = ctx({ ...HERE, serverAhead });
       // The record was renewed 1 s ago by the server's clock.
@@ -167,13 +167,42 @@ describe("judgeRecord (S2-S4)", () => {
     );
   });
 
-  it("unknown place: never stale, with the reason", () => {
-    const verdict = judgeRecord(ctx({}), record(), ago(3_600_000));
-    assert.equal(verdict.state, "unknown");
-    assert.match(
-      verdict.state === "unknown" ? verdict.reason : "",
-      /cannot read its own host name/,
-    );
+  it("unknown place: stale only once its lease ran out and its PID is proved dead here", () => {
+    const fresh = judgeRecord(ctx({ liveness: "dead" }), record(), ago(1_000));
+    assert.equal(fresh.state, "held");
+    for (const liveness of ["alive", "unknown"] as const) {
+      const verdict = judgeRecord(ctx({ liveness }), record(), ago(3_600_000));
+      assert.equal(verdict.state, "unknown", liveness);
+      assert.match(
+        verdict.state === "unknown" ? verdict.reason : "",
+        /cannot read its own host name/,
+      );
+    }
+    const dead = judgeRecord(ctx({ liveness: "dead" }), record(), ago(3_600_000));
+    assert.equal(dead.state, "stale");
+  });
+
+  it("only the host name differs (renamed host, UTS namespace): lease and PID both decide", () => {
+    const renamed = record({ hostname: "old-name", lease: 1_000, startTime: 77 });
+    const seen: { pid: number; startTime?: number }[] = [];
+    const me = (liveness: LivenessReport["state"]) => ({
+      ...ctx(HERE),
+      rt: {
+        ...adapter(HERE),
+        liveness: (id: { pid: number; startTime?: number }) => {
+          seen.push(id);
+          return { state: liveness, detail: "as the test says" };
+        },
+      } as RuntimeAdapter,
+    });
+    assert.equal(judgeRecord(me("dead"), renamed, ago(500)).state, "held");
+    assert.equal(judgeRecord(me("alive"), renamed, ago(5_000)).state, "unknown");
+    assert.equal(judgeRecord(me("dead"), renamed, ago(5_000)).state, "stale");
+    // Same boot and namespace: the start time is compared too.
+    assert.deepEqual(seen.at(-1), { pid: 4242, startTime: 77 });
+    // Another boot: the PID may still be here only by accident; the lease alone decides.
+    const remote = record({ hostname: "old-name", bootId: "boot-2", lease: 1_000 });
+    assert.equal(judgeRecord(me("alive"), remote, ago(5_000)).state, "stale");
   });
 
   it("a directory where the server's clock cannot be probed gives no lease verdict", () => {
@@ -185,7 +214,7 @@ describe("judgeRecord (S2-S4)", () => {
     } as RuntimeAdapter;
     const verdict = judgeRecord(
       { rt: readOnly, files, staleAfter: 1_000, leaseGrace: 0 },
-      record({ hostname: "other", lease: 1_000 }),
+      record({ hostname: "other", bootId: "boot-2", lease: 1_000 }),
       ago(60_000),
     );
     assert.equal(verdict.state, "unknown");
