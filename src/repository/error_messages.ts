@@ -52,6 +52,9 @@ function untrustedTip(init: StateDirUntrustedInit): string {
       init.processUid ?? "$(id -u)"
     } ${at}`;
   }
+  if (init.kind === "sticky") {
+    return `Drop the sticky bit, which stops members replacing each other's files: chmod o-t ${at}`;
+  }
   const share = `or pass sharedGroup: ${init.ownerGid} if that group shares it on purpose`;
   if ((init.mode & 0o002) !== 0) {
     return init.role === "ancestor"

@@ -240,7 +240,7 @@ export interface StateDirUntrustedInit {
   /** The rule broken, as a phrase completing "it ...". */
   rule: string;
   /** What the Tip tells the reader to change. */
-  kind: "symlink" | "owner" | "mode";
+  kind: "symlink" | "owner" | "mode" | "sticky";
   /** The directory's owner (uid). */
   ownerUid: number;
   /** The directory's group (gid). */

@@ -14,6 +14,50 @@ import { newOwnerRecord, type OwnerRecord } from "./owner.ts";
 import { judgeRecord, placeOf } from "./staleness.ts";
 import { olderThan } from "./server_clock.ts";
 import { claim } from "./claim.ts";
+import { hasCode } from "../../runtime/fs_error.ts";
+
+/**
+ * A stale record this process may not remove: it belongs to another user and its directory has
+ * the sticky bit (`/tmp`, a group directory made 1770), where only a file's owner, the
+ * directory's owner and root may unlink it. Nothing this process does can free the lock.
+ */
+export class StaleRecordStuck extends Error {
+  /** The record's holder (dead). */
+  readonly record: OwnerRecord;
+  /** The uid owning the record file. */
+  readonly ownerUid: number;
+  /** The sticky directory. */
+  readonly dir: string;
+  /** The refusal. */
+  override readonly cause: unknown;
+  /** Describes the stuck record. */
+  constructor(record: OwnerRecord, ownerUid: number, dir: string, cause: unknown) {
+    super(`the stale record of process ${record.pid} cannot be removed`);
+    this.name = "StaleRecordStuck";
+    this.record = record;
+    this.ownerUid = ownerUid;
+    this.dir = dir;
+    this.cause = cause;
+  }
+}
+
+/** Unlinks the stale record; an EPERM/EACCES explained by a sticky directory says so. */
+function unlinkStale(ctx: LockContext, stale: RecordRead & { kind: "file"; ok: true }): void {
+  try {
+    unlinkIfPresent(ctx.rt, ctx.files.lockPath);
+  } catch (error) {
+    if (!hasCode(error, "EPERM") && !hasCode(error, "EACCES")) throw error;
+    let stuck: StaleRecordStuck | undefined;
+    try {
+      const dir = ctx.rt.lstat(ctx.files.dir);
+      const file = ctx.rt.lstat(ctx.files.lockPath);
+      if ((dir.mode & 0o1000) !== 0 && file.uid !== ctx.rt.uid()) {
+        stuck = new StaleRecordStuck(stale.record, file.uid, ctx.files.dir, error);
+      }
+    } catch { /* the plain error says enough */ }
+    throw stuck ?? error;
+  }
+}
 
 /** A breaker older than this is debris, whoever wrote it: breaking takes microseconds. */
 export const BREAKER_MAX_AGE_MS = 10_000;
@@ -130,7 +174,7 @@ export function removeStale(
     // B3': the verdict took a probe or a liveness check after that read; a renewal in between
     // (the holder is live) shows in a read made now.
     if (!sameFile(readRecordFile(rt, files.lockPath), again)) return false;
-    unlinkIfPresent(rt, files.lockPath);
+    unlinkStale(ctx, again);
     ctx.onStaleRemoved?.(again.record, verdict.reason);
     return true;
   } finally {

@@ -32,7 +32,7 @@ import { type Attempt, busy, errorInit, type Grant, type LockContext } from "./m
 import { decodeOwnerRecord, newOwnerRecord, type OwnerRecord } from "./owner.ts";
 import { judgeRecord } from "./staleness.ts";
 import { claim, LinksUnsupported, writeTemp } from "./claim.ts";
-import { removeStale } from "./breaker.ts";
+import { removeStale, StaleRecordStuck } from "./breaker.ts";
 import { sweepClaimDebris, sweepDue } from "./debris.ts";
 
 function isOurs(found: RecordRead, record: OwnerRecord): boolean {
@@ -210,6 +210,19 @@ export function tryPidfile(ctx: LockContext, onPlaceholder: () => Attempt): Atte
 /** The lock error for a failure of a claim or a removal. */
 export function lockErrorOf(ctx: LockContext, error: unknown): Error {
   if (error instanceof LockInvalidError || error instanceof LockUnsupportedError) return error;
+  if (error instanceof StaleRecordStuck) {
+    return new LockUnsupportedError({
+      ...errorInit(ctx),
+      holder: error.record,
+      detail: `'${ctx.files.lockPath}' is the record of process ${error.record.pid}, which is ` +
+        `no longer running, but it belongs to uid ${error.ownerUid} and '${error.dir}' has ` +
+        "the sticky bit, so only that user, the directory's owner or root may remove it",
+      tip: `Remove '${ctx.files.lockPath}' as uid ${error.ownerUid} or root; to share pidfile ` +
+        `locks between users, drop the sticky bit from '${error.dir}' (chmod o-t: 2770 for a ` +
+        "group directory)",
+      cause: error.cause,
+    });
+  }
   if (error instanceof LinksUnsupported) {
     return new LockUnsupportedError({
       ...errorInit(ctx),

@@ -17,6 +17,8 @@
  *      by anyone: entries in it can only be renamed or removed by their owner;
  *    - with a shared group, a directory of that group may be writable by the group (never by
  *      others).
+ * 4. With a shared group, `baseDir` and the state directories have no sticky bit: members
+ *    replace each other's files there (a save renames over `state.json`), which it forbids.
  *
  * Where the platform cannot tell this process's uid (Deno without `--allow-sys=uid`), rule 2
  * is skipped and only the mode bits are checked. On Windows, whose directories have ACLs and
@@ -42,8 +44,8 @@ export interface TrustPolicy {
 export interface TrustProblem {
   /** The rule broken, as a phrase completing "it ...". */
   readonly rule: string;
-  /** `"symlink"`, `"owner"` or `"mode"`: what the Tip tells the reader to change. */
-  readonly kind: "symlink" | "owner" | "mode";
+  /** `"symlink"`, `"owner"`, `"mode"` or `"sticky"`: what the Tip tells the reader to change. */
+  readonly kind: "symlink" | "owner" | "mode" | "sticky";
 }
 
 const octal = (mode: number) => "0" + (mode & 0o7777).toString(8).padStart(3, "0");
@@ -90,6 +92,19 @@ export function trustProblem(
           octal(mode)
         }); only an ancestor of baseDir may be, and only with the sticky bit`,
       kind: "mode",
+    };
+  }
+  if (sticky && role !== "ancestor" && policy.sharedGroup !== undefined) {
+    // Members replace each other's files here (a save renames over state.json, a lock takeover
+    // unlinks a dead member's record), which the sticky bit forbids for files of other users:
+    // every save after another member's would fail for good.
+    return {
+      rule:
+        `has the sticky bit (mode ${
+          octal(mode)
+        }), which forbids members of the shared group to replace each other's state and lock ` +
+        "files, so a save after another member's would always fail",
+      kind: "sticky",
     };
   }
   if ((mode & 0o020) !== 0 && !stickyAncestor && !shared) {
