@@ -5,7 +5,14 @@
  *
  * @module
  */
-import { breakerTarget, isClaimDebris, type LockFiles, unlinkIfPresent } from "./lock_files.ts";
+import {
+  breakerTarget,
+  isClaimDebris,
+  isScratchName,
+  type LockFiles,
+  unlinkIfPresent,
+} from "./lock_files.ts";
+import { olderThan } from "./server_clock.ts";
 import { readRecordFile } from "./record_file.ts";
 import type { LockContext } from "./mechanism.ts";
 import { BREAKER_MAX_AGE_MS, deadWriter, sameFile } from "./breaker.ts";
@@ -45,6 +52,10 @@ export function sweepClaimDebris(ctx: LockContext): void {
     return;
   }
   for (const entry of entries) {
+    if (isScratchName(entry)) {
+      sweepScratch(ctx, join(files.dir, entry));
+      continue;
+    }
     if (!isClaimDebris(files, entry)) continue;
     const target = breakerTarget(files, entry);
     if (target !== undefined && target === current) continue;
@@ -57,4 +68,20 @@ export function sweepClaimDebris(ctx: LockContext): void {
       if (sameFile(readRecordFile(rt, path), found)) unlinkIfPresent(rt, path);
     } catch { /* next sweep */ }
   }
+}
+
+/**
+ * Removes the scratch file at `path` if it is older than a breaker may live, by the file
+ * server's clock. Judged by `lstat` alone, never opened: a scratch file left between its link
+ * and its unlink is also the name of a live placeholder, and closing a descriptor of it could
+ * drop a lock this process holds.
+ */
+function sweepScratch(ctx: LockContext, path: string): void {
+  try {
+    const before = ctx.rt.lstat(path);
+    if (!before.isFile || before.isSymlink) return;
+    if (olderThan(ctx.rt, ctx.files, before.mtimeMs, BREAKER_MAX_AGE_MS) !== true) return;
+    const now = ctx.rt.lstat(path);
+    if (now.ino === before.ino && now.mtimeMs === before.mtimeMs) unlinkIfPresent(ctx.rt, path);
+  } catch { /* next sweep */ }
 }

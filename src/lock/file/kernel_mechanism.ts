@@ -18,7 +18,7 @@ import {
   LockReadError,
   LockUnsupportedError,
 } from "../errors.ts";
-import { claimTempPath } from "./lock_files.ts";
+import { scratchPath } from "./lock_files.ts";
 import { readOwnerThrough, replaceOwnerFileKeepingOpen } from "./owner_file.ts";
 import { readRecordFile, type RecordRead, retainOpen } from "./record_file.ts";
 import { type Attempt, busy, errorInit, type Grant, type LockContext } from "./mechanism.ts";
@@ -39,7 +39,7 @@ import { NO_LINKS } from "./claim.ts";
  */
 function createPlaceholder(ctx: LockContext): void {
   const { rt, files } = ctx;
-  const temp = claimTempPath(files, rt.pid, nextNonce());
+  const temp = scratchPath(files.dir, rt.pid, nextNonce());
   rt.open(temp, { write: true, create: true, exclusive: true, noFollow: true, ...files.create })
     .close();
   try {

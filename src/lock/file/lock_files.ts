@@ -14,6 +14,10 @@
  *   ever renamed or taken for another (see `takeBreaker`).
  * - `R.lock.<pid>.<nonce>.tmp`: a pidfile claim being prepared; gone within microseconds
  *   unless its writer died in between, when the next grants sweep it (`sweepClaimDebris`).
+ * - `.hfp.<pid>.<nonce>` (any lock of the directory): an empty scratch file, either a probe of
+ *   the file server's clock or a kernel placeholder about to be linked into place. Its name does
+ *   not grow with the resource's, so a lock whose own names fit the filesystem's limit never
+ *   fails for it (ENAMETOOLONG); one left by a writer killed in between is swept by age.
  *
  * @module
  */
@@ -64,6 +68,16 @@ export function lockFilesFor(resource: string, sharedGroup?: number): LockFiles 
 /** A unique temp path beside the lock for a claim being prepared. */
 export function claimTempPath(files: LockFiles, pid: number, nonce: string): string {
   return join(files.dir, `${files.name}.${pid}.${nonce}.tmp`);
+}
+
+/** A scratch file's path in `dir` (see the module's list of names). */
+export function scratchPath(dir: string, pid: number, nonce: string): string {
+  return join(dir, `.hfp.${pid}.${nonce}`);
+}
+
+/** Whether `entry` (a name in a lock's directory) is a scratch file's. */
+export function isScratchName(entry: string): boolean {
+  return /^\.hfp\.\d+\.[0-9a-f]+$/.test(entry);
 }
 
 /** The breaker for removing the stale record with nonce `stale`, after the dead breaker `after`. */

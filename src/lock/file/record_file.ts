@@ -19,14 +19,27 @@ export type RecordRead =
  * a kernel placeholder that other code of this process (another worker thread, another copy of
  * holdfast) locked in between. Closing one would drop that lock (POSIX drops every fcntl lock
  * of a process on a file when any of its descriptors of the file is closed), so they stay open
- * until the process exits. Only a race can put one here (a record replaced by a new
- * placeholder between a look and an open), so this stays tiny.
+ * until the process exits. A race puts one here (a record replaced by a new placeholder
+ * between a look and an open), and so does each placeholder created in place on a filesystem
+ * without hard links (FAT, exFAT): a process locking many paths there would run out of
+ * descriptors, so at most {@linkcode MAX_RETAINED} are kept and later ones closed. Closing one
+ * drops a lock only if another thread of this process locked that brand-new file within the
+ * microseconds between its creation and the close (docs/PROTOCOL.md, R28).
  */
 const retained: FileHandle[] = [];
 
+/** The most descriptors {@linkcode retainOpen} keeps open. */
+export const MAX_RETAINED = 16;
+
 /** Keeps `file` open for the life of the process (see {@linkcode retained}). */
 export function retainOpen(file: FileHandle): void {
-  retained.push(file);
+  if (retained.length < MAX_RETAINED) {
+    retained.push(file);
+    return;
+  }
+  try {
+    file.close();
+  } catch { /* the descriptor is gone either way */ }
 }
 
 /** How many descriptors {@linkcode retainOpen} keeps (for tests). */

@@ -17,7 +17,7 @@
  * @module
  */
 import type { RuntimeAdapter } from "../../runtime/types.ts";
-import { claimTempPath, type LockFiles } from "./lock_files.ts";
+import { type LockFiles, scratchPath } from "./lock_files.ts";
 import { nextNonce } from "./owner.ts";
 
 /** How long a measured offset between the local and the server's clock is reused, in ms. */
@@ -38,7 +38,7 @@ const MAX_DIRS = 256;
  * directory refuses the probe (read-only, no permission): then no age can be told.
  */
 function probe(rt: RuntimeAdapter, files: LockFiles): number | undefined {
-  const path = claimTempPath(files, rt.pid, nextNonce());
+  const path = scratchPath(files.dir, rt.pid, nextNonce());
   let mtimeMs: number;
   try {
     const file = rt.open(path, {
