@@ -15,10 +15,11 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export function setLongTimeout(fn: () => void, ms: number): () => void {
   if (!(ms < Infinity)) return () => {};
-  const due = Date.now() + ms;
+  // The monotonic clock: a wall-clock step (NTP, a suspended laptop) must not cut a wait short.
+  const due = performance.now() + ms;
   let timer: ReturnType<typeof setTimeout>;
   const arm = () => {
-    const left = due - Date.now();
+    const left = due - performance.now();
     timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
   };
   arm();

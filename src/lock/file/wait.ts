@@ -9,7 +9,7 @@ import { LockAbortedError, LockTimeoutError } from "../errors.ts";
 import { localHolders, queue } from "./in_process.ts";
 import type { Attempt, Grant } from "./mechanism.ts";
 import { readKernelHolder } from "./kernel_mechanism.ts";
-import type { OwnerRecord } from "./owner.ts";
+import { type OwnerRecord, selfFacts } from "./owner.ts";
 import { attempt, type Prepared } from "./prepare.ts";
 
 /**
@@ -95,12 +95,19 @@ export function acquireGrant(
       throw new LockTimeoutError({
         ...errInit,
         timeout,
-        ...(first.holder ? { holder: first.holder } : {}),
+        ...(first.holder ? { holder: first.holder, ownProcess: isSelf(p, first.holder) } : {}),
         ...(first.uncertain ? { uncertain: first.uncertain } : {}),
       });
     }
   }
   return waitForGrant(p, timeout, signal, entered, first);
+}
+
+/** Whether `holder` is this very process (same PID, host, boot and start time). */
+function isSelf(p: Prepared, holder: OwnerRecord): boolean {
+  const me = selfFacts(p.rt);
+  return holder.pid === me.pid && holder.hostname === me.hostname &&
+    holder.bootId === me.bootId && holder.startTime === me.startTime;
 }
 
 async function waitForGrant(
@@ -111,7 +118,8 @@ async function waitForGrant(
   first: Attempt | undefined,
 ): Promise<Grant> {
   const errInit = { resource: p.files.resource, lockPath: p.files.lockPath };
-  const deadlineAt = Date.now() + timeout;
+  // Monotonic: a wall-clock step back or forward must not shorten or stretch the wait.
+  const deadlineAt = performance.now() + timeout;
   const deadline = new AbortController();
   const cancelTimer = setLongTimeout(() => deadline.abort(), timeout);
   const stop = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
@@ -122,7 +130,7 @@ async function waitForGrant(
       : new LockTimeoutError({
         ...errInit,
         timeout,
-        ...(holder ? { holder } : {}),
+        ...(holder ? { holder, ownProcess: isSelf(p, holder) } : {}),
         ...(uncertain ? { uncertain } : {}),
       });
   };
@@ -146,7 +154,7 @@ async function waitForGrant(
         const result = first ?? attempt(p, false);
         first = undefined;
         if (result.acquired) return result.grant;
-        if (stop.aborted || Date.now() >= deadlineAt) {
+        if (stop.aborted || performance.now() >= deadlineAt) {
           throw failure(result.holder, result.uncertain);
         }
         if (!watcher) {
@@ -163,7 +171,7 @@ async function waitForGrant(
         }
         delay = Math.min(delay * 2, watched ? MAX_POLL_MS : MAX_POLL_UNWATCHED_MS);
         if (signal?.aborted) throw failure(result.holder);
-        if (stop.aborted || Date.now() >= deadlineAt) {
+        if (stop.aborted || performance.now() >= deadlineAt) {
           // One last try: a release may have raced the deadline (not an abort: an aborted
           // caller must never be handed a lock).
           const last = attempt(p);
