@@ -51,7 +51,14 @@ function firstLine(cause: unknown): string {
   return cause instanceof Error ? cause.message.split("\n")[0] : String(cause);
 }
 
-function held(init: FileLockErrorInit): string {
+function held(init: FileLockErrorInit & { sharedHolders?: readonly LockHolder[] }): string {
+  if (init.sharedHolders) {
+    const n = init.sharedHolders.length;
+    const named = init.sharedHolders.slice(0, 3).map((h) => `process ${h.pid}`).join(", ");
+    return n === 0
+      ? "is held shared by processes that could not be named"
+      : `is held shared by ${n} process${n === 1 ? "" : "es"} (${named}${n > 3 ? ", ..." : ""})`;
+  }
   return init.holder ? `is held by ${describeHolder(init.holder)}` : "is held by another process";
 }
 
@@ -66,12 +73,20 @@ export class LockTimeoutError extends FileLockError {
    * why. The holder may be dead, and the lock then stays held until the cause is fixed.
    */
   readonly uncertain?: string;
+  /** The shared holders when the lock was held shared (kernel), as far as they could be named. */
+  readonly sharedHolders?: readonly LockHolder[];
   /**
    * Names the holder (when known), the time waited, and why the holder could not be judged.
    * `ownProcess`: the holder is the calling process itself (another part of it, or a thread).
+   * `sharedHolders`: the lock was held shared, by these (as far as known).
    */
   constructor(
-    init: FileLockErrorInit & { timeout: number; uncertain?: string; ownProcess?: boolean },
+    init: FileLockErrorInit & {
+      timeout: number;
+      uncertain?: string;
+      ownProcess?: boolean;
+      sharedHolders?: readonly LockHolder[];
+    },
   ) {
     super({
       ...init,
@@ -97,8 +112,8 @@ export class LockTimeoutError extends FileLockError {
         "A live holder is never robbed: holdfast waits for it to release, or to die (a dead",
         "holder frees the lock at once with the kernel mechanism, and as soon as it is seen",
         "dead with the pidfile mechanism). Only proof counts as death: where holdfast cannot",
-        "read the process table (Deno without --allow-run or --allow-read=/proc, or with a",
-        "--deny-* flag; Node's --permission without --allow-fs-read=/proc; a sandbox without",
+        "read the process table (Deno without a plain -A, which alone lets it read /proc, or",
+        "--allow-run; Node's --permission without --allow-fs-read=/proc; a sandbox without",
         "/proc, hidepid) or its own host name, it treats the holder as alive until its lease",
         "has run out and no process with its PID runs here.",
         "",
@@ -112,6 +127,7 @@ export class LockTimeoutError extends FileLockError {
     });
     this.timeout = init.timeout;
     if (init.uncertain !== undefined) this.uncertain = init.uncertain;
+    if (init.sharedHolders !== undefined) this.sharedHolders = init.sharedHolders;
   }
 }
 

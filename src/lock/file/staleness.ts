@@ -26,8 +26,8 @@ import { type OwnerRecord, selfFacts } from "./owner.ts";
 import { olderThan } from "./server_clock.ts";
 
 /** How each runtime is allowed to read /proc, for messages. */
-const PROC_ACCESS = "Deno: --allow-read=/proc, and no --deny-* flag, which makes Deno refuse " +
-  "/proc even under -A; Node with --permission: --allow-fs-read=/proc";
+const PROC_ACCESS = "Deno reads /proc only under a plain -A (no --allow-read grant suffices, " +
+  "and any --deny-* flag takes it away); Node with --permission: --allow-fs-read=/proc";
 
 /** Where a record's holder runs, as far as this process can tell. */
 export type Place =

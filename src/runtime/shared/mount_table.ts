@@ -6,7 +6,8 @@
  * ones (`MNT_LOCAL`, printed as `local` by `mount`).
  *
  * Shared by the adapters (node: built-ins only). Every function is best effort: where the
- * table cannot be read (Deno without `--allow-read=/proc` or `--allow-run`), it returns nothing.
+ * table cannot be read (Deno without a plain `-A`, the only grant under which it reads /proc, or
+ * without `--allow-run`), it returns nothing.
  *
  * @module
  */

@@ -5,7 +5,8 @@
  * The rule throughout: only positive proof counts. A process is dead when the kernel says no
  * such process exists (`ESRCH` from signal 0), when its `/proc` entry shows a zombie, or when
  * its start time differs from the recorded one (a PID reused by a new process). Anything that
- * cannot be read (a Deno without `--allow-run` or `--allow-read=/proc`, a sandbox without
+ * cannot be read (a Deno without `--allow-run`, or without a plain `-A`, the only grant under
+ * which Deno reads /proc; a sandbox without
  * `/proc`, `hidepid`, `EMFILE`) makes the answer `"unknown"`, never `"dead"`.
  *
  * @module
