@@ -77,6 +77,13 @@ check pidfile pidfile.pml safety pass
 check pidfile pidfile.pml liveness pass -DMAXKILL=1
 check pidfile/mutant-no-recheck pidfile.pml safety mutant -DMUTANT_NO_RECHECK
 check pidfile/mutant-no-breaker pidfile.pml safety mutant -DMUTANT_NO_BREAKER
+# Shared (read) locks on the kernel mechanism and the writer-preferring turnstile (shared.pml):
+# exclusion with up to 2 deaths, with one writer or two; a waiting writer gets in however the
+# readers take turns; without the turnstile, readers starve it (the mutant must fail).
+check shared shared.pml safety pass -DMAXKILL=2
+check shared/two-writers shared.pml safety pass -DMAXKILL=2 -DTWO_WRITERS
+check shared shared.pml liveness pass -DMAXKILL=1
+check shared/mutant-no-turnstile shared.pml liveness mutant -DMAXKILL=0 -DMUTANT_NO_TURNSTILE
 # The breaker chain (the fix of D9) with the lock's look, claim, sweep and release around it.
 # Up to 1 death by default (3 s); with 2 (HOLDFAST_VERIFY_FULL=1), chains of three names.
 check breaker breaker.pml safety pass -DMAXKILL=1
