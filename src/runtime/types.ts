@@ -154,6 +154,15 @@ export interface KernelLock {
    */
   tryLock(path: string, knownIno?: number): KernelLockHandle | undefined;
   /**
+   * Tries once to take a shared lock on `path`, without waiting: any number of shared holders
+   * (in any process, this one included) coexist, and none while an exclusive one holds. Each
+   * call that succeeds is one hold, released by its handle or by the death of the process.
+   * `undefined` when an exclusive holder has it. Absent where shared locks are not offered.
+   *
+   * @throws {FsError} as {@linkcode tryLock}.
+   */
+  tryLockShared?(path: string): KernelLockHandle | undefined;
+  /**
    * The inode of the descriptor this process keeps open for locking `path`, if any: a
    * `tryLock(path, ino)` through it costs no path lookup. Never throws, never touches the disk.
    */

@@ -59,6 +59,8 @@ function loadSqlite(): SqliteModule | null {
 
 /** Idle connections kept per process; beyond this the least recently used is closed. */
 const MAX_CACHED = 64;
+/** Idle shared-lock connections kept per path (each shared hold in flight needs its own). */
+const MAX_SHARED_IDLE_PER_PATH = 4;
 
 interface Connection {
   readonly db: DatabaseSync;
@@ -165,6 +167,23 @@ function openExisting(module: SqliteModule, path: string): DatabaseSync {
  */
 export function createSqliteFcntlLock(): KernelLock {
   const cache = new Map<string, Connection>();
+  // Shared holds need a connection each (one connection is one lock); idle ones are kept per
+  // path for the next. SQLite keeps one table of fcntl locks per file for all connections of
+  // the process (fcntl locks are per process), so a connection closed while another of this
+  // process holds a lock on the file defers its close: no lock of the process is dropped.
+  const sharedIdle = new Map<string, Connection[]>();
+  let sharedIdleCount = 0;
+
+  function keepIdle(path: string, connection: Connection): void {
+    let idle = sharedIdle.get(path);
+    if (!idle) sharedIdle.set(path, idle = []);
+    if (idle.length >= MAX_SHARED_IDLE_PER_PATH || sharedIdleCount >= MAX_CACHED) {
+      connection.db.close();
+      return;
+    }
+    idle.push(connection);
+    sharedIdleCount++;
+  }
 
   function open(module: SqliteModule, path: string, knownIno: number | undefined): Connection {
     const cached = cache.get(path);
@@ -211,6 +230,73 @@ export function createSqliteFcntlLock(): KernelLock {
     },
     openInode(path: string): number | undefined {
       return cache.get(path)?.ino;
+    },
+    tryLockShared(path: string): KernelLockHandle | undefined {
+      const module = loadSqlite();
+      if (!module) {
+        throw new FsError("ENOTSUP", "take a kernel lock (node:sqlite is missing)", path);
+      }
+      let ino: number;
+      try {
+        ino = Number(fs.statSync(path).ino);
+      } catch (error) {
+        throw toFsError(error, "open for locking", path);
+      }
+      const idle = sharedIdle.get(path);
+      let connection = idle?.pop();
+      if (connection) sharedIdleCount--;
+      if (connection && connection.ino !== ino) {
+        connection.db.close(); // the file was replaced: its idle connections are useless
+        for (const stale of idle!.splice(0)) {
+          stale.db.close();
+          sharedIdleCount--;
+        }
+        connection = undefined;
+      }
+      if (!connection) {
+        let db: DatabaseSync;
+        try {
+          db = openExisting(module, path);
+        } catch (error) {
+          throw openFailure(error, path);
+        }
+        connection = { db, ino, held: false, ready: true, writable: false };
+      }
+      const shared = connection;
+      try {
+        // A deferred transaction takes no lock; its first read takes SHARED (an fcntl read
+        // lock), refused while another connection holds EXCLUSIVE or PENDING.
+        shared.db.exec("BEGIN");
+        shared.db.prepare("SELECT count(*) FROM sqlite_master").get();
+      } catch (error) {
+        try {
+          shared.db.exec("ROLLBACK");
+        } catch { /* nothing began */ }
+        if (isBusy(error)) {
+          keepIdle(path, shared);
+          return undefined;
+        }
+        shared.db.close();
+        if (isNotADatabase(error)) {
+          throw new FsError("EINVAL", "lock (file has foreign content)", path, error);
+        }
+        throw toFsError(error, "lock", path);
+      }
+      shared.held = true;
+      return {
+        ino: shared.ino,
+        release(): void {
+          if (!shared.held) return;
+          shared.held = false;
+          try {
+            shared.db.exec("ROLLBACK");
+          } catch (error) {
+            shared.db.close();
+            throw toFsError(error, "unlock", path);
+          }
+          keepIdle(path, shared);
+        },
+      };
     },
     tryLock(path: string, knownIno?: number): KernelLockHandle | undefined {
       const module = loadSqlite();
