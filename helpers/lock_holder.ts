@@ -18,6 +18,10 @@
  *   obtained and when its holder, done writing, went to release it, in ms since the epoch with
  *   sub-ms precision (`performance.timeOrigin + performance.now()`, comparable across
  *   processes).
+ * - `pairs-write`: `--increments` times, under an exclusive lock, rewrite the two files
+ *   `<resource>.a` and `<resource>.b` in place, one after the other, with the next number.
+ * - `pairs-read`: `--reads` times, under a shared lock (held `--hold` ms each, default 0), read
+ *   both files; `done` reports how many reads found them torn, empty or unequal (`bad`).
  * - `primitive`: take the runtime adapter's bare kernel lock on `--resource`.
  * - `inspect`: `FileLock.inspect` once; prints `inspected` with the state, the holder's pid, the
  *   reason and whether the verdict is uncertain.
@@ -46,6 +50,8 @@ const { values } = parseArgs({
     timestamps: { type: "boolean", default: false },
     wait: { type: "string" },
     "shared-group": { type: "string" },
+    shared: { type: "boolean", default: false },
+    reads: { type: "string", default: "100" },
   },
 });
 
@@ -66,6 +72,7 @@ const options = {
   timeout: Number(values.timeout),
   ...(values["stale-after"] ? { staleAfter: Number(values["stale-after"]) } : {}),
   ...(values["shared-group"] ? { sharedGroup: Number(values["shared-group"]) } : {}),
+  ...(values.shared ? { shared: true } : {}),
   onCompromised: (error: Error) => emit("compromised", { message: error.message }),
 };
 
@@ -83,7 +90,7 @@ async function hold(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  emit("acquired", { token: lock.token, mechanism: lock.mechanism });
+  emit("acquired", { token: lock.token, mechanism: lock.mechanism, shared: lock.shared });
   await sleep(values.hold === undefined ? undefined : Number(values.hold));
   switch (values.exit) {
     case "exit":
@@ -133,7 +140,7 @@ async function tryOnce(): Promise<void> {
     emit("busy");
     return;
   }
-  emit("acquired", { token: lock.token, mechanism: lock.mechanism });
+  emit("acquired", { token: lock.token, mechanism: lock.mechanism, shared: lock.shared });
   await lock.release();
   emit("released");
 }
@@ -161,6 +168,53 @@ async function count(): Promise<void> {
     }, options);
   }
   emit("done", { increments, ...(values.timestamps ? { acquiredAt, releasingAt } : {}) });
+}
+
+/** The pair of data files of `pairs-*`: a writer changes both, a reader must see them equal. */
+const pairFiles = () => [`${resource}.a`, `${resource}.b`];
+const readPair = () =>
+  pairFiles().map((f) => {
+    try {
+      return fs.readFileSync(f, "utf8");
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return "0";
+      throw error;
+    }
+  });
+
+async function pairsWrite(): Promise<void> {
+  // Exclusive: both files rewritten in place (truncate, then write), one after the other, so
+  // that a reader not kept out sees an empty, a torn or an unequal pair.
+  const increments = Number(values.increments);
+  for (let i = 0; i < increments; i++) {
+    await withLock(resource!, () => {
+      const [a] = readPair();
+      const next = String(Number(a) + 1);
+      for (const f of pairFiles()) fs.writeFileSync(f, next);
+    }, { ...options, shared: false });
+  }
+  emit("done", { increments });
+}
+
+async function pairsRead(): Promise<void> {
+  // Shared: every read of the pair must find both files complete and equal.
+  const reads = Number(values.reads);
+  let bad = 0;
+  let first = "";
+  let sharedMax = 0;
+  for (let i = 0; i < reads; i++) {
+    await withLock(resource!, (lock) => {
+      if (!lock.shared) throw new Error("not a shared lock");
+      const [a, b] = readPair();
+      if (a !== b || a === "" || !/^\d+$/.test(a)) {
+        bad++;
+        first ||= `a=${JSON.stringify(a)} b=${JSON.stringify(b)}`;
+      }
+      sharedMax = Math.max(sharedMax, Number(a));
+      if (values.hold !== undefined) return sleep(Number(values.hold));
+    }, { ...options, shared: true });
+  }
+  emit("done", { reads, bad, first, last: sharedMax });
 }
 
 async function primitive(): Promise<void> {
@@ -193,6 +247,8 @@ const modes: Record<string, () => Promise<void>> = {
   count,
   primitive,
   inspect,
+  "pairs-write": pairsWrite,
+  "pairs-read": pairsRead,
 };
 const run = modes[values.mode!];
 if (!run) throw new Error(`unknown --mode '${values.mode}'`);

@@ -57,8 +57,15 @@ export interface HolderEvent {
 
 /** Options of {@linkcode HolderProcess}. */
 export interface HolderOptions {
-  /** `hold` (default), `try`, `count`, `primitive` or `inspect`: see helpers/lock_holder.ts. */
-  mode?: "hold" | "try" | "count" | "primitive" | "inspect";
+  /**
+   * `hold` (default), `try`, `count`, `primitive`, `inspect`, `pairs-write` or `pairs-read`:
+   * see helpers/lock_holder.ts.
+   */
+  mode?: "hold" | "try" | "count" | "primitive" | "inspect" | "pairs-write" | "pairs-read";
+  /** Take the lock shared (`hold`, `try`; `pairs-read` always does). */
+  shared?: boolean;
+  /** `pairs-read` mode: how many locked reads. */
+  reads?: number;
   /** The resource to lock (the counter file in `count` mode). */
   resource: string;
   /** The lock mechanism the holder uses. */
@@ -121,6 +128,8 @@ export class HolderProcess {
     if (options.exit) args.push("--exit", options.exit);
     if (options.increments !== undefined) args.push("--increments", String(options.increments));
     if (options.staleAfter !== undefined) args.push("--stale-after", String(options.staleAfter));
+    if (options.shared) args.push("--shared");
+    if (options.reads !== undefined) args.push("--reads", String(options.reads));
     const [exe, ...rest] = [
       ...(options.prefix ?? []),
       ...scriptCommand(this.runtime, HELPER, args, options.denoPermissions),

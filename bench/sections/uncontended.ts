@@ -31,6 +31,8 @@ export async function uncontended(ctx: BenchContext): Promise<SectionResult> {
   const dir = ctx.freshDir("uncontended");
   const at = (name: string) => path.join(dir, name);
   const floorB = sqliteLock(at("floor-b.lock"));
+  const floorC = sqliteLock(at("floor-c.lock"));
+  const floorCRead = floorC.prepare("SELECT count(*) FROM sqlite_master");
   const tasks: Array<[string, () => unknown]> = [
     ["holdfast kernel|acquire + release", async () => {
       const lock = await FileLock.acquire(at("hk.json"), { mechanism: "kernel" });
@@ -39,6 +41,10 @@ export async function uncontended(ctx: BenchContext): Promise<SectionResult> {
     ["holdfast kernel|tryAcquire + release", async () => {
       const lock = await FileLock.tryAcquire(at("hk.json"), { mechanism: "kernel" });
       await lock!.release();
+    }],
+    ["holdfast kernel|shared acquire + release", async () => {
+      const lock = await FileLock.acquire(at("hk.json"), { mechanism: "kernel", shared: true });
+      await lock.release();
     }],
     ["holdfast pidfile|acquire + release", async () => {
       const lock = await FileLock.acquire(at("hp.json"), { mechanism: "pidfile" });
@@ -68,12 +74,20 @@ export async function uncontended(ctx: BenchContext): Promise<SectionResult> {
       floorB.exec("BEGIN EXCLUSIVE");
       floorB.exec("ROLLBACK");
     }],
+    ["floor C|BEGIN + read + ROLLBACK (node:sqlite, shared)", () => {
+      floorC.exec("BEGIN");
+      floorCRead.get();
+      floorC.exec("ROLLBACK");
+    }],
   ];
   const stats = await runBench(ctx, tasks);
   floorB.close();
+  floorC.close();
   const get = (prefix: string) => [...stats.values()].find((s) => s.name.startsWith(prefix))!;
   const kernel = get("holdfast kernel|acquire");
   const kernelTry = get("holdfast kernel|try");
+  const kernelShared = get("holdfast kernel|shared");
+  const floorCStats = get("floor C");
   const pidfile = get("holdfast pidfile|acquire");
   const pidfileTry = get("holdfast pidfile|try");
   const proper = get(PROPER);
@@ -96,13 +110,15 @@ export async function uncontended(ctx: BenchContext): Promise<SectionResult> {
       `${ctx.time} ms per task after ${ctx.warmup} ms of warm-up). Each library locks its own file in ` +
       "the same directory. Floor A is what an O_EXCL lock file costs at the least (lockfile's " +
       "and the pidfile mechanism's primitive); floor B is the kernel mechanism's primitive (an " +
-      "fcntl lock through `node:sqlite`, on an already open connection).",
+      "fcntl lock through `node:sqlite`, on an already open connection); floor C is the shared " +
+      "kernel lock's primitive (a deferred transaction's first read: an fcntl read lock).",
     ],
     tables: [
       latencyTable(stats, (name) => name.split("|")),
       vsPeersTable(refs, [
         ["kernel acquire + release", kernel],
         ["kernel tryAcquire + release", kernelTry],
+        ["kernel shared acquire + release", kernelShared],
         ["pidfile acquire + release", pidfile],
         ["pidfile tryAcquire + release", pidfileTry],
       ]),
@@ -110,6 +126,11 @@ export async function uncontended(ctx: BenchContext): Promise<SectionResult> {
     notes: [
       "\"vs peer\" = the peer's p50 / holdfast's p50 (above 1x: holdfast is faster); " +
       "\"of floor\" = holdfast's p50 / the floor's p50 (how many floors holdfast costs).",
+      `Shared acquire + release (kernel): ${dur(kernelShared.p50)} at p50, beside ` +
+      `${dur(kernel.p50)} exclusive; ${ratio(kernelShared.p50 / floorCStats.p50)} of its ` +
+      `own floor C (${dur(floorCStats.p50)}). A shared grant also looks at the turnstile ` +
+      "(one more fcntl probe) and writes and removes the holder's record, which " +
+      "`inspect` reads to name shared holders.",
     ],
   };
   const targets = [

@@ -20,6 +20,9 @@ Options:
   --timeout <ms>     how long to wait for the lock; default: forever; 0: try once.
                      On timeout holdfast exits 75 (EX_TEMPFAIL) and names the holder.
   --mechanism <m>    auto (default), kernel or pidfile
+  --shared           take the lock shared (as flock -s): any number of shared holders run
+                     at once, none while an exclusive one holds; a waiting exclusive taker
+                     keeps new shared ones out. Kernel mechanism only (local filesystems)
   --stale-after <ms> the lease this holder keeps with the pidfile mechanism (default 10000):
                      recorded in the lock, renewed every quarter of it, and waited out by
                      waiters that cannot check this process (other hosts, containers)
@@ -52,6 +55,7 @@ export function runCommand(args: string[], io: Output): Promise<number> {
     timeout: { type: "string" },
     mechanism: { type: "string" },
     "stale-after": { type: "string" },
+    shared: { type: "boolean" },
   } as const;
   return runSubcommand(own, io, RUN_USAGE, options, async ({ values, positionals }) => {
     const [resource, ...rest] = positionals;
@@ -66,6 +70,7 @@ export function runCommand(args: string[], io: Output): Promise<number> {
       timeout,
       mechanism,
       ...(staleAfter === undefined ? {} : { staleAfter }),
+      ...(values.shared === true ? { shared: true } : {}),
     }, io);
   });
 }
@@ -73,7 +78,12 @@ export function runCommand(args: string[], io: Output): Promise<number> {
 async function holdWhileRunning(
   resource: string,
   command: string[],
-  options: { timeout: number; mechanism: "auto" | "kernel" | "pidfile"; staleAfter?: number },
+  options: {
+    timeout: number;
+    mechanism: "auto" | "kernel" | "pidfile";
+    staleAfter?: number;
+    shared?: boolean;
+  },
   io: Output,
 ): Promise<number> {
   const waiting = new AbortController();

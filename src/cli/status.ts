@@ -13,7 +13,8 @@ export const STATUS_USAGE = `Usage: holdfast status <resource> [options]
 
 Reports the lock on <resource> without taking it: free, held, stale (its holder is dead or
 its lease ran out; the next acquisition takes it at once) or invalid (the lock path holds
-something holdfast did not write); the holder (pid, host, runtime, since when, its lease);
+something holdfast did not write); the holder (pid, host, runtime, since when, its lease),
+or for a lock held shared how many shared holders there are and who;
 whether holdfast could tell that the holder lives (where it cannot, "held" is said with the
 reason: it is never called stale); the mechanism; and the filesystem the lock lives on,
 local, network or unknown (unknown is treated as network).
@@ -47,6 +48,20 @@ export interface StatusReport {
     /** The lease the holder keeps, in ms (pidfile; absent in records of holdfast 0.1.0). */
     readonly lease?: number;
   };
+  /**
+   * Set when the lock is held shared (kernel): how many shared holders could be named, and
+   * who (pid, host, runtime, since when).
+   */
+  readonly shared?: {
+    readonly count: number;
+    readonly holders: readonly {
+      readonly pid: number;
+      readonly hostname: string;
+      readonly runtime: string;
+      readonly version: string;
+      readonly since: string;
+    }[];
+  };
   /** Why the lock is stale or invalid. */
   readonly reason?: string;
 }
@@ -78,6 +93,20 @@ export async function statusOf(
         },
       }
       : {}),
+    ...(info.sharedHolders
+      ? {
+        shared: {
+          count: info.sharedHolders.length,
+          holders: info.sharedHolders.map((s) => ({
+            pid: s.pid,
+            hostname: s.hostname,
+            runtime: s.runtime,
+            version: s.version,
+            since: s.acquiredAt,
+          })),
+        },
+      }
+      : {}),
     ...(info.reason ? { reason: info.reason } : {}),
     ...(info.uncertain ? { uncertain: true as const } : {}),
   };
@@ -99,6 +128,19 @@ function describe(report: StatusReport): string {
       (Number.isFinite(ago) ? ` (${ago.toFixed(1)} s ago)` : "") +
       (h.lease !== undefined ? `, lease ${h.lease} ms` : ""),
     ]);
+  }
+  if (report.shared) {
+    const { count, holders } = report.shared;
+    rows.push([
+      "shared",
+      count === 0
+        ? "held shared by processes that could not be named"
+        : `held shared by ${count} process${count === 1 ? "" : "es"}`,
+    ]);
+    for (const s of holders) {
+      const host = s.hostname === "" ? "an unnamed host" : `host '${s.hostname}'`;
+      rows.push(["", `pid ${s.pid} on ${host} (${s.runtime} ${s.version}), since ${s.since}`]);
+    }
   }
   if (report.uncertain) rows.push(["liveness", "cannot tell: treated as alive (never stale)"]);
   if (report.reason) rows.push(["reason", report.reason]);

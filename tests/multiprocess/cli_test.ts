@@ -270,6 +270,38 @@ for (const runtime of BOTH) {
       });
     }
 
+    it("run --shared: shared runs overlap, an exclusive run waits for them; status lists them", async () => {
+      const resource = fresh();
+      const a = new Cli(runtime, ["run", resource, "--shared", "--", ...sleeper("A")]);
+      const b = new Cli(OTHER, ["run", resource, "--shared", "--", ...sleeper("B")]);
+      try {
+        await a.waitForOutput("A ");
+        await b.waitForOutput("B "); // both run at once
+        const status = await cli(runtime, "status", resource, "--json");
+        const report = JSON.parse(status.stdout);
+        assert.equal(report.shared.count, 2, status.stdout);
+        assert.deepEqual(
+          report.shared.holders.map((h: { pid: number }) => h.pid).sort(),
+          [
+            a.pid,
+            b.pid,
+          ].sort(),
+        );
+        const text = await cli(runtime, "status", resource);
+        assert.match(text.stdout, /held shared by 2 processes/);
+        const exclusive = await cli(runtime, "run", resource, "--timeout", "200", "--", "true");
+        assert.equal(exclusive.code, 75, exclusive.stderr);
+        assert.match(exclusive.stderr, /held shared by 2 processes/);
+      } finally {
+        a.kill("SIGKILL");
+        b.kill("SIGKILL");
+        await a.done();
+        await b.done();
+      }
+      const after = await cli(runtime, "run", resource, "--timeout", "5000", "--", "true");
+      assert.equal(after.code, 0, after.stderr);
+    });
+
     it("status of a stale pidfile lock says stale and why", async () => {
       const resource = fresh();
       const { plantStaleLock } = await import("../../testing.ts");

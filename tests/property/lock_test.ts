@@ -237,3 +237,83 @@ describe("FileLock properties", () => {
     }
   });
 });
+
+describe("shared and exclusive holds, model-based (kernel, one process)", () => {
+  // The model: a readers-writer lock. `tryAcquire` never waits, so no turnstile is involved:
+  // a shared try succeeds while no exclusive hold exists, an exclusive one while nothing is held.
+  type Model = { shared: number; exclusive: boolean; tokens: number };
+  type Real = { resource: string; held: FileLock[] };
+
+  class Try implements fc.AsyncCommand<Model, Real> {
+    readonly shared: boolean;
+    constructor(shared: boolean) {
+      this.shared = shared;
+    }
+    check = () => true;
+    async run(m: Model, r: Real) {
+      const lock = await FileLock.tryAcquire(r.resource, {
+        mechanism: "kernel",
+        shared: this.shared,
+      });
+      const expected = this.shared ? !m.exclusive : !m.exclusive && m.shared === 0;
+      assert.equal(lock !== undefined, expected, `${this}: model ${JSON.stringify(m)}`);
+      if (!lock) return;
+      r.held.push(lock);
+      assert.equal(lock.shared, this.shared);
+      if (this.shared) m.shared++;
+      else {
+        m.exclusive = true;
+        m.tokens++;
+        assert.equal(lock.token, m.tokens, "each exclusive grant takes the next token");
+      }
+      // A shared grant carries the last exclusive grant's token.
+      if (this.shared) assert.equal(lock.token, m.tokens);
+    }
+    toString = () => `try(${this.shared ? "shared" : "exclusive"})`;
+  }
+  class Release implements fc.AsyncCommand<Model, Real> {
+    readonly pick: number;
+    constructor(pick: number) {
+      this.pick = pick;
+    }
+    check = (m: Readonly<Model>) => m.shared > 0 || m.exclusive;
+    async run(m: Model, r: Real) {
+      const [lock] = r.held.splice(this.pick % r.held.length, 1);
+      await lock.release();
+      await lock.release(); // idempotent
+      if (lock.shared) m.shared--;
+      else m.exclusive = false;
+      const info = await FileLock.inspect(r.resource);
+      assert.equal(info.state, m.shared > 0 || m.exclusive ? "held" : "free");
+      if (m.shared > 0) assert.equal(info.sharedHolders?.length, m.shared);
+    }
+    toString = () => `release(${this.pick})`;
+  }
+
+  it("tries succeed exactly when a readers-writer lock says so; inspect counts the shares", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "holdfast-prop-shared-"));
+    let n = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.commands([
+            fc.boolean().map((shared) => new Try(shared)),
+            fc.nat().map((pick) => new Release(pick)),
+          ], { maxCommands: 30 }),
+          async (commands) => {
+            const real: Real = { resource: path.join(dir, `r${++n}.json`), held: [] };
+            const model: Model = { shared: 0, exclusive: false, tokens: 0 };
+            try {
+              await fc.asyncModelRun(() => ({ model, real }), commands);
+            } finally {
+              for (const lock of real.held) await lock.release();
+            }
+          },
+        ),
+        { numRuns: 60 },
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -62,6 +62,11 @@ export class FileLock implements Lock {
   readonly lockPath: string;
   /** The mechanism that holds it. */
   readonly mechanism: Mechanism;
+  /**
+   * Whether this is a shared hold (`shared: true`): one of any number of shared holders, with
+   * no exclusive holder. Its `token` is that of the last exclusive grant.
+   */
+  readonly shared: boolean;
   /** This grant's owner record, as written for other processes to read. */
   readonly owner: OwnerRecord;
   /**
@@ -81,13 +86,14 @@ export class FileLock implements Lock {
     this.resource = p.files.resource;
     this.lockPath = p.files.lockPath;
     this.mechanism = grant.mechanism;
+    this.shared = grant.shared === true;
     this.owner = grant.owner;
     this.token = grant.owner.token;
     this.#grant = grant;
     this.#key = p.key;
     this.#rt = p.rt;
     if (options.onCompromised) this.#onCompromised = options.onCompromised;
-    localHolders.set(p.key, this);
+    if (!this.shared) localHolders.set(p.key, this);
     this.#startMonitor(p.ctx.staleAfter);
   }
 
@@ -163,17 +169,21 @@ export class FileLock implements Lock {
   ): Promise<FileLock | undefined> {
     try {
       const p = prepare(resource, options, probe);
-      if (!queue.tryEnter(p.key)) return Promise.resolve(undefined);
+      // Shared takers skip the in-process queue (see acquireGrant).
+      if (!p.shared && !queue.tryEnter(p.key)) return Promise.resolve(undefined);
+      const leave = () => {
+        if (!p.shared) queue.leave(p.key);
+      };
       let result: Attempt;
       try {
         // A refusal returns undefined: the holder is read only for a span to name it.
         result = attempt(p, p.probe !== undefined);
       } catch (error) {
-        queue.leave(p.key);
+        leave();
         throw error;
       }
       if (!result.acquired) {
-        queue.leave(p.key);
+        leave();
         return Promise.resolve(undefined);
       }
       return Promise.resolve(new FileLock(p, result.grant, options));
@@ -226,7 +236,7 @@ export class FileLock implements Lock {
     if (this.#released) return Promise.resolve();
     this.#released = true;
     this.#stopMonitor();
-    localHolders.delete(this.#key);
+    if (!this.shared) localHolders.delete(this.#key);
     try {
       this.#grant.release();
       return Promise.resolve();
@@ -240,7 +250,7 @@ export class FileLock implements Lock {
         }),
       );
     } finally {
-      queue.leave(this.#key);
+      if (!this.shared) queue.leave(this.#key);
     }
   }
 

@@ -12,6 +12,7 @@ import type { Mechanism, OwnerRecord } from "./owner.ts";
 import type { LockOptions } from "./options.ts";
 import { prepare } from "./prepare.ts";
 import { judgeRecord } from "./staleness.ts";
+import { kernelHolders } from "./shared_kernel.ts";
 
 /** What {@linkcode FileLock.inspect} reports. */
 export interface LockInfo {
@@ -36,6 +37,12 @@ export interface LockInfo {
   readonly uncertain?: true;
   /** The filesystem of the lock's directory, as far as holdfast can tell. */
   readonly filesystem?: FilesystemKind;
+  /**
+   * Set when the lock is held shared (kernel): the records of its shared holders, as far as
+   * they could be read (a holder whose record name would exceed the filesystem's limit, or
+   * whose record is unreadable, is not in it; a dead one's share is already gone).
+   */
+  readonly sharedHolders?: readonly OwnerRecord[];
 }
 
 /**
@@ -108,10 +115,11 @@ export function inspectNow(resource: string, options: LockOptions): LockInfo {
       probe.release();
       return { state: "free", mechanism: "kernel", ...base };
     }
-    const holder = readRecordFile(rt, files.ownerPath);
+    const found = kernelHolders(p.ctx);
     return {
       state: "held",
-      ...(holder.kind === "file" && holder.ok ? { holder: holder.record } : {}),
+      ...(found.holder ? { holder: found.holder } : {}),
+      ...(found.shared ? { sharedHolders: found.shared } : {}),
       mechanism: "kernel",
       ...base,
     };

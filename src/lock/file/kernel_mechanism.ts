@@ -34,27 +34,28 @@ import { NO_LINKS } from "./claim.ts";
  * would drop a lock that other code of this process (another worker, another copy of holdfast)
  * took on the new file in between. On a filesystem without hard links the placeholder is
  * created in place and its descriptor kept open for the life of the process (`retainOpen`).
+ * `path` is the lock path, or another file locked the same way (the turnstile).
  *
  * @throws {FsError}
  */
-function createPlaceholder(ctx: LockContext): void {
+export function createPlaceholder(ctx: LockContext, path: string = ctx.files.lockPath): void {
   const { rt, files } = ctx;
   const temp = scratchPath(files.dir, rt.pid, nextNonce());
   rt.open(temp, { write: true, create: true, exclusive: true, noFollow: true, ...files.create })
     .close();
   try {
-    rt.link(temp, files.lockPath);
+    rt.link(temp, path);
   } catch (error) {
     if (hasCode(error, "EEXIST")) return;
     let present = false;
     try {
-      present = rt.lstat(files.lockPath) !== undefined;
+      present = rt.lstat(path) !== undefined;
     } catch { /* still missing */ }
     if (present) return; // the link lost a race (sshfs says EPERM for that)
     if (!hasCode(error, ...NO_LINKS)) throw error;
     let file;
     try {
-      file = rt.open(files.lockPath, {
+      file = rt.open(path, {
         write: true,
         create: true,
         exclusive: true,
@@ -221,6 +222,34 @@ function tryThroughOpenDescriptor(ctx: LockContext, wantHolder: boolean): Attemp
 }
 
 /**
+ * The placeholder's inode, for a kernel taker (shared or exclusive): made if missing. If a
+ * pidfile record sits at the lock path, its protocol is honoured first (`onRecord`): the
+ * attempt it decides (held), `"free"` (a stale record was removed: look again), or `"again"`
+ * (the record vanished meanwhile).
+ *
+ * @throws {LockCreateError | LockReadError | LockInvalidError | LockUnsupportedError}
+ */
+export function placeholderOf(
+  ctx: LockContext,
+  onRecord: (found: RecordRead & { kind: "file" }) => "free" | Attempt,
+): number | Attempt | "free" | "again" {
+  const placeholder = ensurePlaceholder(ctx);
+  if (placeholder !== "record") return placeholder;
+  let found: RecordRead;
+  try {
+    found = readRecordFile(ctx.rt, ctx.files.lockPath);
+  } catch (error) {
+    throw new LockReadError({ ...errorInit(ctx), path: ctx.files.lockPath, cause: error });
+  }
+  if (found.kind !== "file") return "again";
+  try {
+    return onRecord(found);
+  } catch (error) {
+    throw lockErrorOf(ctx, error);
+  }
+}
+
+/**
  * One try of the kernel mechanism.
  *
  * @param onRecord called when a pidfile record sits at the lock path: the pidfile protocol is
@@ -245,27 +274,13 @@ export function tryKernel(
   if (fast) return fast;
   let tookOver = false;
   for (let round = 0; round < 4; round++) {
-    const placeholder = ensurePlaceholder(ctx);
-    if (placeholder === "record") {
-      let found: RecordRead;
-      try {
-        found = readRecordFile(rt, files.lockPath);
-      } catch (error) {
-        throw new LockReadError({ ...errorInit(ctx), path: files.lockPath, cause: error });
-      }
-      if (found.kind !== "file") continue;
-      let settled: "free" | Attempt;
-      try {
-        settled = onRecord(found);
-      } catch (error) {
-        throw lockErrorOf(ctx, error);
-      }
-      if (settled === "free") {
-        tookOver = true;
-        continue;
-      }
-      return settled;
+    const placeholder = placeholderOf(ctx, onRecord);
+    if (placeholder === "free") {
+      tookOver = true;
+      continue;
     }
+    if (placeholder === "again") continue;
+    if (typeof placeholder !== "number") return placeholder;
     let handle: KernelLockHandle | undefined;
     try {
       handle = rt.kernelLock.tryLock(files.lockPath, placeholder);

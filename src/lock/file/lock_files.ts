@@ -14,6 +14,11 @@
  *   ever renamed or taken for another (see `takeBreaker`).
  * - `R.lock.<pid>.<nonce>.tmp`: a pidfile claim being prepared; gone within microseconds
  *   unless its writer died in between, when the next grants sweep it (`sweepClaimDebris`).
+ * - `R.lock.turn` (kernel, only for a lock also taken shared): an empty file a waiting
+ *   exclusive taker holds an fcntl lock on, which keeps new shared takers out until it is in
+ *   (writers are not starved by a stream of readers); created by the first shared taker, kept.
+ * - `R.lock.s.<nonce>`: the record of one shared holder (who it is, for `inspect`), removed at
+ *   its release; one left by a holder that died is removed once its process is seen dead.
  * - `.hfp.<pid>.<nonce>` (any lock of the directory): an empty scratch file, either a probe of
  *   the file server's clock or a kernel placeholder about to be linked into place. Its name does
  *   not grow with the resource's, so a lock whose own names fit the filesystem's limit never
@@ -38,6 +43,8 @@ export interface LockFiles {
   readonly lockPath: string;
   readonly ownerPath: string;
   readonly breakPath: string;
+  /** The writers' turnstile of a lock also taken shared (`R.lock.turn`). */
+  readonly turnPath: string;
   /** The directory holding the lock files. */
   readonly dir: string;
   /** The lock file's name inside `dir`. */
@@ -57,12 +64,24 @@ export function lockFilesFor(resource: string, sharedGroup?: number): LockFiles 
     lockPath,
     ownerPath: lockPath + ".owner",
     breakPath: lockPath + ".break",
+    turnPath: lockPath + ".turn",
     dir: dirname(lockPath),
     name: basename(lockPath),
     create: sharedGroup === undefined
       ? { mode: FILE_MODE }
       : { mode: SHARED_FILE_MODE, gid: sharedGroup },
   };
+}
+
+/** The record of a shared holder whose grant has nonce `nonce` (`R.lock.s.<nonce>`). */
+export function sharedRecordPath(files: LockFiles, nonce: string): string {
+  return `${files.lockPath}.s.${nonce}`;
+}
+
+/** Whether `entry` (a name in the lock's directory) is a shared holder's record. */
+export function isSharedRecordName(files: LockFiles, entry: string): boolean {
+  return entry.startsWith(files.name + ".s.") &&
+    /^[0-9a-f]+$/.test(entry.slice(files.name.length + 3));
 }
 
 /** A unique temp path beside the lock for a claim being prepared. */

@@ -26,6 +26,8 @@ export interface LockContext {
 export interface Grant {
   readonly mechanism: Mechanism;
   readonly owner: OwnerRecord;
+  /** Set for a shared hold (one of any number at once). */
+  readonly shared?: true;
   /** Gives the lock back. @throws {FsError} */
   release(): void;
   /** Undefined while the lock is still ours; otherwise what went wrong. Never throws. */

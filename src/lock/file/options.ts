@@ -47,6 +47,15 @@ export interface LockOptions {
    * `EPERM`).
    */
   sharedGroup?: number;
+  /**
+   * Take the lock shared: any number of shared holders at once (in any process and runtime),
+   * none while an exclusive holder holds, released by the OS on any exit. An exclusive taker
+   * that waits keeps new shared takers out, so it waits only for those already in. Kernel
+   * mechanism only: on a path that uses (or under `auto` would use) the pidfile mechanism,
+   * `LOCK_UNSUPPORTED`.
+   * @default {false}
+   */
+  shared?: boolean;
   /** The runtime adapter to use; for tests and fault injection. Defaults to the current runtime's. */
   runtime?: RuntimeAdapter;
 }

@@ -52,7 +52,15 @@ export interface OwnerRecord {
   readonly acquiredAt: string;
   /** Unique to this grant (a random per-process prefix and a counter): tells grants apart. */
   readonly nonce: string;
-  /** The fencing token of this grant. */
+  /**
+   * Set on the record of a shared holder (`R.lock.s.<nonce>`, kernel mechanism): one of any
+   * number holding at once. Absent for exclusive grants.
+   */
+  readonly shared?: true;
+  /**
+   * The fencing token of this grant. A shared grant carries the token of the last exclusive
+   * grant (readers write nothing, so they take no new one).
+   */
   readonly token: number;
   /**
    * The lease this holder keeps, in ms (its `staleAfter`): while it runs it renews its record at
@@ -195,6 +203,7 @@ export function decodeOwnerRecord(bytes: Uint8Array): DecodedRecord {
     for (const key of ["hostname", "runtime", "version", "acquiredAt", "nonce"]) {
       if (typeof r[key] !== "string") problems.push(`${key} must be a string`);
     }
+    if (r.shared !== undefined && r.shared !== true) problems.push("shared must be true");
     if (r.mechanism !== "kernel" && r.mechanism !== "pidfile") {
       problems.push("mechanism must be kernel or pidfile");
     }

@@ -25,6 +25,7 @@ import { lockTargetOf, withoutTrailingSeparator } from "./resource_path.ts";
 import type { RecordRead } from "./record_file.ts";
 import type { Attempt, LockContext } from "./mechanism.ts";
 import { tryKernel } from "./kernel_mechanism.ts";
+import { tryKernelShared } from "./shared_kernel.ts";
 import { settleRecord, tryPidfile } from "./pidfile_mechanism.ts";
 import type { Mechanism } from "./owner.ts";
 import { NETWORK_LEASE_GRACE_MS } from "./staleness.ts";
@@ -133,6 +134,8 @@ export interface Prepared {
   readonly ctx: LockContext;
   /** The acquisition's span, when traced. */
   readonly probe: AcquireSpan | undefined;
+  /** Whether a shared hold is wanted (kernel mechanism only). */
+  readonly shared: boolean;
 }
 
 /**
@@ -174,6 +177,25 @@ export function prepare(resource: unknown, options: LockOptions, probe?: Acquire
       ({ files, realDir, choice } = placeLock(rt, path, target, group, requested));
     }
   }
+  const shared = options.shared ?? false;
+  if (typeof shared !== "boolean") {
+    throw new InvalidArgumentError(
+      "shared",
+      `expected true or false, got ${JSON.stringify(shared)}`,
+      "Pass shared: true for a shared (read) lock, or leave it out",
+    );
+  }
+  if (shared && choice.mechanism === "pidfile") {
+    throw new LockUnsupportedError({
+      resource: path,
+      lockPath: files.lockPath,
+      detail: "shared locks need the kernel mechanism, and this lock uses the pidfile " +
+        `mechanism${
+          requested === "auto" ? ` ('${files.dir}' is not known to be a local disk)` : ""
+        }`,
+      tip: "Take it exclusively (leave out 'shared'), or keep the lock on a local filesystem",
+    });
+  }
   probe?.chose(requested, choice.mechanism, fallbackReason(rt, requested, choice, realDir));
   const leaseGrace = choice.filesystem.locality === "local" ? 0 : NETWORK_LEASE_GRACE_MS;
   return {
@@ -186,6 +208,7 @@ export function prepare(resource: unknown, options: LockOptions, probe?: Acquire
       ? { rt, files, staleAfter, leaseGrace, onStaleRemoved: probe.staleRemoved }
       : { rt, files, staleAfter, leaseGrace },
     probe,
+    shared,
   };
 }
 
@@ -199,6 +222,7 @@ export function attempt(p: Prepared, wantHolder = true): Attempt {
 
 function tryOnce(p: Prepared, wantHolder: boolean): Attempt {
   const onRecord = (found: RecordRead & { kind: "file" }) => settleRecord(p.ctx, found);
+  if (p.shared) return tryKernelShared(p.ctx, onRecord, wantHolder);
   if (p.mechanism === "kernel") return tryKernel(p.ctx, onRecord, wantHolder);
   return tryPidfile(p.ctx, () => {
     // The path carries the kernel mechanism's placeholder: honour that protocol, where it

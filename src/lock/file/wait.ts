@@ -8,9 +8,9 @@ import { setLongTimeout } from "../../util/long_timeout.ts";
 import { LockAbortedError, LockTimeoutError } from "../errors.ts";
 import { localHolders, queue } from "./in_process.ts";
 import type { Attempt, Grant } from "./mechanism.ts";
-import { readKernelHolder } from "./kernel_mechanism.ts";
 import { type OwnerRecord, selfFacts } from "./owner.ts";
 import { attempt, type Prepared } from "./prepare.ts";
+import { kernelHolders, Turnstile } from "./shared_kernel.ts";
 
 /**
  * Longest sleep between two tries while waiting. With a watch of the lock file a release wakes
@@ -80,22 +80,30 @@ export function acquireGrant(
 ): Grant | Promise<Grant> {
   const errInit = { resource: p.files.resource, lockPath: p.files.lockPath };
   if (signal?.aborted) throw new LockAbortedError({ ...errInit, cause: signal.reason });
-  const entered = queue.tryEnter(p.key);
+  // Shared takers skip the queue: they exclude nobody of this process but exclusive takers,
+  // and those the kernel lock itself keeps apart (SQLite's one lock table per process).
+  const entered = p.shared || queue.tryEnter(p.key);
+  const leave = () => {
+    if (!p.shared) queue.leave(p.key);
+  };
   let first: Attempt | undefined;
   if (entered) {
     try {
       first = attempt(p, timeout === 0);
     } catch (error) {
-      queue.leave(p.key);
+      leave();
       throw error;
     }
     if (first.acquired) return first.grant;
     if (timeout === 0) {
-      queue.leave(p.key);
+      leave();
+      // A busy kernel lock may be held shared: the owner file then names an earlier holder.
+      const found = p.mechanism === "kernel" ? kernelHolders(p.ctx) : { holder: first.holder };
       throw new LockTimeoutError({
         ...errInit,
         timeout,
-        ...(first.holder ? { holder: first.holder, ownProcess: isSelf(p, first.holder) } : {}),
+        ...(found.holder ? { holder: found.holder, ownProcess: isSelf(p, found.holder) } : {}),
+        ...("shared" in found && found.shared ? { sharedHolders: found.shared } : {}),
         ...(first.uncertain ? { uncertain: first.uncertain } : {}),
       });
     }
@@ -124,13 +132,15 @@ async function waitForGrant(
   const cancelTimer = setLongTimeout(() => deadline.abort(), timeout);
   const stop = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
   const failure = (seen?: OwnerRecord, uncertain?: string) => {
-    const holder = seen ?? (p.mechanism === "kernel" ? readKernelHolder(p.ctx) : undefined);
+    const found = seen ? { holder: seen } : p.mechanism === "kernel" ? kernelHolders(p.ctx) : {};
+    const holder = found.holder;
     return signal?.aborted
       ? new LockAbortedError({ ...errInit, cause: signal.reason, ...(holder ? { holder } : {}) })
       : new LockTimeoutError({
         ...errInit,
         timeout,
         ...(holder ? { holder, ownProcess: isSelf(p, holder) } : {}),
+        ...(found.shared ? { sharedHolders: found.shared } : {}),
         ...(uncertain ? { uncertain } : {}),
       });
   };
@@ -143,6 +153,9 @@ async function waitForGrant(
         throw failure(localHolders.get(p.key)?.owner);
       }
     }
+    // An exclusive kernel waiter holds the turnstile, if shared takers made one, so that no new
+    // shared taker comes in while it waits (docs/PROTOCOL.md, WS2).
+    const turnstile = p.mechanism === "kernel" && !p.shared ? new Turnstile(p.ctx) : undefined;
     const wake: { notify?: () => void } = {};
     let watcher: { close(): void } | undefined;
     let watched = false;
@@ -154,6 +167,7 @@ async function waitForGrant(
         const result = first ?? attempt(p, false);
         first = undefined;
         if (result.acquired) return result.grant;
+        turnstile?.take();
         if (stop.aborted || performance.now() >= deadlineAt) {
           throw failure(result.holder, result.uncertain);
         }
@@ -180,9 +194,10 @@ async function waitForGrant(
         }
       }
     } catch (error) {
-      queue.leave(p.key);
+      if (!p.shared) queue.leave(p.key);
       throw error;
     } finally {
+      turnstile?.release();
       watcher?.close();
     }
   } finally {
