@@ -1,7 +1,7 @@
 /*
  * holdfast, kernel mechanism with shared (read) locks: readers and writers of one path, the
  * writer-preferring turnstile R.lock.turn, and processes that can die at any step. Follows
- * docs/PROTOCOL.md section 2.5; the labels are its step names (RS1-RS5 for a shared taker,
+ * docs/PROTOCOL.md section 2.4; the labels are its step names (RS0-RS5 for a shared taker,
  * WS1-WS4 for an exclusive taker that found the lock busy).
  *
  * Shared state (the placeholder R.lock exists and never changes: kernel.pml checks that part):

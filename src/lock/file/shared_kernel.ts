@@ -1,6 +1,6 @@
 /**
  * Shared (read) locks on the kernel mechanism, and the turnstile that keeps a stream of shared
- * takers from starving an exclusive one (docs/PROTOCOL.md section 2.5, verification/shared.pml).
+ * takers from starving an exclusive one (docs/PROTOCOL.md section 2.4, verification/shared.pml).
  *
  * A shared holder holds SQLite's SHARED lock (an fcntl read lock) on the placeholder: any number
  * coexist, none while an exclusive holder holds, and the kernel drops each at its holder's exit.
