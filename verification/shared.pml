@@ -9,7 +9,7 @@
  *   wr        which process holds the EXCLUSIVE fcntl lock on R.lock (0: nobody; p is p + 1)
  *   turn      which process holds the EXCLUSIVE lock on the turnstile R.lock.turn (0: nobody)
  *   texists   whether R.lock.turn exists: a shared taker creates it (RS0) before its first try,
- *             so that paths only ever locked exclusively never get one; it stays
+ *             a waiting exclusive taker before it takes it (WS2); it stays
  * The kernel's fcntl rule is the only exclusion: an EXCLUSIVE lock is granted only when no
  * other lock is held on the file, a SHARED one only when no EXCLUSIVE one is.
  *
@@ -134,12 +134,13 @@ WS1:   atomic { /* BEGIN EXCLUSIVE on R.lock */
        :: got -> goto WS3
        :: else -> skip
        fi;
-WS2:   /* busy: where shared takers made a turnstile, hold it while waiting, so that no new
-          reader comes in (a path without one has never had a reader: nothing to wait out) */
+WS2:   /* busy: hold the turnstile (made if missing) while waiting, so that no new reader
+          comes in (and a releasing holder sees that a process waits) */
        atomic {
+         texists = 1;
          if
-         :: texists && turn == 0 -> turn = p + 1
-         :: else -> skip /* none, held by another writer, or by this one already */
+         :: turn == 0 -> turn = p + 1
+         :: else -> skip /* held by another writer, or by this one already */
          fi
        }
        goto WS1;

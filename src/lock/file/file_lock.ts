@@ -9,7 +9,9 @@ import { holding, type Lock } from "../lock.ts";
 import { LockCompromisedError, LockReleaseError } from "../errors.ts";
 import { lockFilesFor } from "./lock_files.ts";
 import { withoutTrailingSeparator } from "./resource_path.ts";
-import type { Attempt, Grant } from "./mechanism.ts";
+import type { Attempt, Grant, LockContext } from "./mechanism.ts";
+import { granted, released } from "./retention.ts";
+import { waitersPresent } from "./shared_kernel.ts";
 import type { Mechanism, OwnerRecord } from "./owner.ts";
 import { monitorHeld } from "./held_monitor.ts";
 import { localHolders, queue } from "./in_process.ts";
@@ -79,6 +81,7 @@ export class FileLock implements Lock {
   readonly #controller = new AbortController();
   readonly #onCompromised?: (error: LockCompromisedError) => void;
   readonly #rt: RuntimeAdapter;
+  readonly #ctx: LockContext;
   #stopMonitor: () => void = () => {};
   #released = false;
 
@@ -94,6 +97,8 @@ export class FileLock implements Lock {
     this.#rt = p.rt;
     if (options.onCompromised) this.#onCompromised = options.onCompromised;
     if (!this.shared) localHolders.set(p.key, this);
+    if (grant.wake) granted(p.key);
+    this.#ctx = p.ctx;
     this.#startMonitor(p.ctx.staleAfter);
   }
 
@@ -239,6 +244,11 @@ export class FileLock implements Lock {
     if (!this.shared) localHolders.delete(this.#key);
     try {
       this.#grant.release();
+      const grant = this.#grant;
+      if (grant.wake) {
+        const ctx = this.#ctx;
+        released(this.#key, () => grant.wake!(), () => waitersPresent(ctx));
+      }
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(

@@ -141,8 +141,10 @@ function grantFor(
         ownerFile.close();
       } catch { /* the descriptor is gone either way */ }
       handle.release();
+    },
+    wake(): void {
       // Touch the placeholder (by path: opening it would be harmless now, but a path call is
-      // cheaper) so that waiters watching the directory wake at once instead of at their next poll.
+      // cheaper) so that waiters watching it wake at once instead of at their next poll.
       try {
         const now = Date.now();
         rt.utimes(files.lockPath, now, now);

@@ -30,6 +30,12 @@ export interface Grant {
   readonly shared?: true;
   /** Gives the lock back. @throws {FsError} */
   release(): void;
+  /**
+   * Wakes other processes' waiters after a release (kernel: touches the lock file), when the
+   * mechanism's release does not do so itself; the caller may defer it (`retention.ts`).
+   * Never throws.
+   */
+  wake?(): void;
   /** Undefined while the lock is still ours; otherwise what went wrong. Never throws. */
   verify(): string | undefined;
   /** Renews the lease other hosts judge staleness by (pidfile). @throws {FsError} */

@@ -4,6 +4,7 @@
  * @module
  */
 import type { RuntimeAdapter } from "../../runtime/types.ts";
+import { lstatIfExists } from "../../runtime/lstat_if_exists.ts";
 import { dirname, isAbsolute, join } from "../../util/path.ts";
 
 /** Symlinks followed before giving up, as Linux's own limit (ELOOP beyond it). */
@@ -29,11 +30,12 @@ export function withoutTrailingSeparator(path: string): string {
 export function lockTargetOf(rt: RuntimeAdapter, absolute: string): string {
   let path = withoutTrailingSeparator(absolute);
   for (let links = 0; links <= MAX_LINKS; links++) {
-    let isLink: boolean;
+    let isLink: boolean | undefined;
     try {
-      isLink = rt.lstat(path).isSymlink;
+      // No error object for a missing resource (the common case for a lock of a new file).
+      isLink = lstatIfExists(rt, path)?.isSymlink;
     } catch {
-      return path; // missing or unreadable: locked as named (creating the lock reports why)
+      return path; // unreadable: locked as named (creating the lock reports why)
     }
     if (!isLink) return path;
     const target = rt.readLink(path);

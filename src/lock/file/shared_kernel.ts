@@ -11,6 +11,7 @@
  * @module
  */
 import { hasCode } from "../../runtime/fs_error.ts";
+import { lstatIfExists } from "../../runtime/lstat_if_exists.ts";
 import type { KernelLockHandle } from "../../runtime/types.ts";
 import { join } from "../../util/path.ts";
 import { LockCreateError, LockUnsupportedError } from "../errors.ts";
@@ -31,12 +32,7 @@ const MAX_KNOWN = 4096;
 function ensureTurnstile(ctx: LockContext): void {
   const { rt, files } = ctx;
   if (knownTurnstiles.has(files.turnPath)) return;
-  try {
-    rt.lstat(files.turnPath);
-  } catch (error) {
-    if (!hasCode(error, "ENOENT")) throw error;
-    createPlaceholder(ctx, files.turnPath);
-  }
+  if (lstatIfExists(rt, files.turnPath) === undefined) createPlaceholder(ctx, files.turnPath);
   if (knownTurnstiles.size >= MAX_KNOWN) knownTurnstiles.clear();
   knownTurnstiles.add(files.turnPath);
 }
@@ -278,9 +274,30 @@ export function kernelHolders(
 }
 
 /**
+ * Whether another process waits for the lock: an exclusive waiter holds the turnstile while it
+ * waits (a shared try on it is refused). Never throws; `false` when it cannot tell.
+ */
+export function waitersPresent(ctx: LockContext): boolean {
+  if (!knownTurnstiles.has(ctx.files.turnPath)) {
+    try {
+      // No turnstile: nobody ever waited here.
+      if (lstatIfExists(ctx.rt, ctx.files.turnPath) === undefined) return false;
+    } catch {
+      return false;
+    }
+  }
+  try {
+    const probe = ctx.rt.kernelLock.tryLockShared?.(ctx.files.turnPath);
+    if (!probe) return ctx.rt.kernelLock.tryLockShared !== undefined;
+    probe.release();
+  } catch { /* cannot tell */ }
+  return false;
+}
+
+/**
  * The turnstile an exclusive waiter holds (WS2), kept across the attempts of one wait: taken
- * when the lock is found busy and a turnstile exists (shared takers made one), given back at
- * the grant or when the wait ends.
+ * when the lock is found busy (made if no shared taker made it yet), given back at the grant or
+ * when the wait ends.
  */
 export class Turnstile {
   #handle: KernelLockHandle | undefined;
@@ -291,14 +308,16 @@ export class Turnstile {
     this.#ctx = ctx;
   }
 
-  /** Takes the turnstile if it exists and is free; never throws (the wait goes on without). */
+  /**
+   * Takes the turnstile (made if missing) if it is free; never throws (the wait goes on
+   * without). Held, it also tells a releasing holder that a process waits (`waitersPresent`).
+   */
   take(): void {
     if (this.#handle) return;
-    const { rt, files } = this.#ctx;
     try {
-      if (!knownTurnstiles.has(files.turnPath)) rt.lstat(files.turnPath);
-      this.#handle = rt.kernelLock.tryLock(files.turnPath);
-    } catch { /* no turnstile (no reader ever), or unusable: wait without it */ }
+      ensureTurnstile(this.#ctx);
+      this.#handle = this.#ctx.rt.kernelLock.tryLock(this.#ctx.files.turnPath);
+    } catch { /* unusable (read-only directory, ...): wait without it */ }
   }
 
   /** Gives the turnstile back, if held. Never throws. */

@@ -11,6 +11,7 @@ import type { Attempt, Grant } from "./mechanism.ts";
 import { type OwnerRecord, selfFacts } from "./owner.ts";
 import { attempt, type Prepared } from "./prepare.ts";
 import { kernelHolders, Turnstile } from "./shared_kernel.ts";
+import { yieldFor } from "./retention.ts";
 
 /**
  * Longest sleep between two tries while waiting. With a watch of the lock file a release wakes
@@ -80,6 +81,13 @@ export function acquireGrant(
 ): Grant | Promise<Grant> {
   const errInit = { resource: p.files.resource, lockPath: p.files.lockPath };
   if (signal?.aborted) throw new LockAbortedError({ ...errInit, cause: signal.reason });
+  // This process just ended a run of re-grants with waiters present: let one of them in first.
+  const yieldMs = p.shared || timeout === 0 ? 0 : yieldFor(p.key);
+  if (yieldMs > 0) {
+    return new Promise<void>((resolve) => setTimeout(resolve, yieldMs)).then(() =>
+      acquireGrant(p, Math.max(0, timeout - yieldMs), signal)
+    );
+  }
   // Shared takers skip the queue: they exclude nobody of this process but exclusive takers,
   // and those the kernel lock itself keeps apart (SQLite's one lock table per process).
   const entered = p.shared || queue.tryEnter(p.key);

@@ -17,12 +17,8 @@ import {
 import { isValidStateName } from "../names.ts";
 import type { Durability } from "./atomic_write.ts";
 import { SHARED_DIR_MODE, STATE_DIR_MODE, STATE_FILE_NAME } from "./options.ts";
-import {
-  assertTrusted,
-  assertTrustedChain,
-  lstatIfExists,
-  type TrustPolicy,
-} from "./trusted_dir.ts";
+import { assertTrusted, assertTrustedChain, type TrustPolicy } from "./trusted_dir.ts";
+import { lstatIfExists } from "../../runtime/lstat_if_exists.ts";
 
 /** A state: its name, directory and file. */
 export type Located = { readonly name: string; readonly dir: string; readonly path: string };

@@ -28,6 +28,7 @@
  */
 import type { FileInfo, RuntimeAdapter } from "../../runtime/types.ts";
 import { FsError, hasCode } from "../../runtime/fs_error.ts";
+import { lstatIfExists } from "../../runtime/lstat_if_exists.ts";
 import { StateDirUntrustedError, type TrustedDirRole } from "../errors.ts";
 
 /** What a directory is judged against. */
@@ -149,17 +150,6 @@ export function assertTrusted(
     ...(policy.uid === undefined ? {} : { processUid: policy.uid }),
     ...(policy.sharedGroup === undefined ? {} : { sharedGroup: policy.sharedGroup }),
   });
-}
-
-/** `lstat`, or `undefined` for a missing path (`ENOENT`, `ENOTDIR`). @throws {FsError} */
-export function lstatIfExists(rt: RuntimeAdapter, path: string): FileInfo | undefined {
-  if (rt.lstatIfExists) return rt.lstatIfExists(path);
-  try {
-    return rt.lstat(path);
-  } catch (error) {
-    if (hasCode(error, "ENOENT", "ENOTDIR")) return undefined;
-    throw error;
-  }
 }
 
 /** The directories from the root down to the absolute POSIX path `dir`, `dir` included. */
