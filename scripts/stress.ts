@@ -12,6 +12,7 @@
  *
  *   deno run -A scripts/stress.ts [--rounds 1000] [--mechanism kernel,pidfile] [--target lock,repository]
  *   node scripts/stress.ts [--rounds 1000] [--mechanism kernel,pidfile] [--target lock,repository]
+ *   bun scripts/stress.ts [--rounds 1000] [--mechanism kernel,pidfile] [--target lock,repository]
  *
  * The children run on the same runtime as this script. Exit code 1 if any round failed.
  *
@@ -40,6 +41,8 @@ const { values } = parseArgs({
 });
 
 const ROUNDS = Number(values.rounds);
+// Bun reports a Node version too: its own comes first.
+const RUNTIME_VERSION = process.versions.deno ?? process.versions.bun ?? process.versions.node;
 const MAX_DELAY = Number(values["max-delay"]);
 const LIMIT_MS = 1000;
 
@@ -91,7 +94,7 @@ async function stress(mechanism: "kernel" | "pidfile"): Promise<boolean> {
   const slow = sorted.filter((ms) => ms > LIMIT_MS).length;
   const ok = failures.length === 0 && slow === 0 && leftovers.length === 0;
   console.log(
-    `${CURRENT_RUNTIME} ${process.versions.deno ?? process.versions.node} ${mechanism}: ` +
+    `${CURRENT_RUNTIME} ${RUNTIME_VERSION} ${mechanism}: ` +
       `${recoveries.length - slow}/${ROUNDS} recovered within ${LIMIT_MS} ms ` +
       `(${killedHolding} killed while holding, ${ROUNDS - killedHolding} before acquiring); ` +
       `recovery p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${
@@ -187,7 +190,7 @@ async function stressRepository(mechanism: "kernel" | "pidfile"): Promise<boolea
   const ok = failures.length === 0 && temps.length === 0 && current > 0;
   console.log(
     `${CURRENT_RUNTIME} ${
-      process.versions.deno ?? process.versions.node
+      RUNTIME_VERSION
     } repository (${mechanism}): ` +
       `${
         ROUNDS - failures.length
