@@ -189,9 +189,7 @@ async function stressRepository(mechanism: "kernel" | "pidfile"): Promise<boolea
   fs.rmSync(baseDir, { recursive: true, force: true });
   const ok = failures.length === 0 && temps.length === 0 && current > 0;
   console.log(
-    `${CURRENT_RUNTIME} ${
-      RUNTIME_VERSION
-    } repository (${mechanism}): ` +
+    `${CURRENT_RUNTIME} ${RUNTIME_VERSION} repository (${mechanism}): ` +
       `${
         ROUNDS - failures.length
       }/${ROUNDS} kills left the last acknowledged state or the one in flight ` +
