@@ -5,11 +5,15 @@
  * 1. compiles `mod.ts`, `src/`, `helpers/` and `tests/` with TypeScript into `.build/` as ESM
  *    JavaScript plus `.d.ts` files (relative `.ts` imports rewritten to `.js`);
  * 2. runs the test suite under Node against that compiled output;
- * 3. assembles `npm/` (the library files, the `holdfast` CLI as `bin`, package.json with the
- *    runtime dependencies from deno.json's `imports`, README, LICENSE, CHANGELOG);
- * 4. packs it and installs the tarball into an empty project, where a smoke script (acquire,
- *    the CLI's `status` from another process, a repository round-trip) must pass under Node
- *    22, 24 and 26 and under Bun.
+ * 3. assembles `npm/` (the library files, a CommonJS entry beside each ESM entry, the `holdfast`
+ *    CLI as `bin`, package.json with no dependencies and `@opentelemetry/api` as an optional
+ *    peer, README, LICENSE, CHANGELOG);
+ * 4. packs it and installs the tarball into an empty CommonJS project (without
+ *    `@opentelemetry/api`), where a `.mjs` smoke script that imports holdfast and a `.cjs` one
+ *    that requires it (acquire, the CLI's `status` from another process, a repository
+ *    round-trip) must pass under Node 22, 24 and 26 and under Bun with nothing on stderr, the
+ *    linked `holdfast` bin must run under each Node, and a `.cts` and an `.mts` consumer must
+ *    type-check against the package's declarations (scripts/npm_smoke.ts).
  *
  * Run with Node 24 (type stripping): `node build_npm.ts [--no-test] [--no-smoke]`.
  *
@@ -17,11 +21,11 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { denoBinary, nodeBinary } from "./scripts/lib/runtimes.mjs";
+import { bunBinary, denoBinary, nodeBinary } from "./scripts/lib/runtimes.mjs";
+import { smokeTest } from "./scripts/npm_smoke.ts";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const BUILD = path.join(ROOT, ".build");
@@ -29,18 +33,38 @@ const OUT = path.join(ROOT, "npm");
 const args = new Set(process.argv.slice(2));
 const denoJson = JSON.parse(fs.readFileSync(path.join(ROOT, "deno.json"), "utf8"));
 const nodeBin = (major: number) => nodeBinary(major, ROOT);
-const bunBin = path.join(ROOT, "node_modules", "bun", "bin", "bun.exe");
+const bunBin = bunBinary(ROOT);
 /** The CLI, as compiled: the npm package's `bin`. */
 const CLI_JS = "src/cli/cli.js";
 
-/** npm dependencies of the package: deno.json's `npm:` imports (`name@range`). */
-function npmDependencies(): Record<string, string> {
-  const deps: Record<string, string> = {};
-  for (const target of Object.values(denoJson.imports ?? {}) as string[]) {
-    const match = /^npm:(@?[^@]+)@(.+)$/.exec(target);
-    if (match) deps[match[1]] = match[2];
-  }
-  return deps;
+/**
+ * The package's peers: none is needed to run. With `@opentelemetry/api` in the application and
+ * an SDK registered, holdfast records spans through the API's global registry (it imports
+ * nothing of it: src/tracing/otel_global.ts), so any 1.x API serves.
+ */
+const PEER_DEPENDENCIES = { "@opentelemetry/api": "^1.0.0" };
+
+/** The entries of the package: ESM `<name>.js`, its CommonJS twin `<name>.cjs`, `<name>.d.ts`. */
+const ENTRIES = [
+  { name: "mod", subpath: "." },
+  { name: "testing", subpath: "./testing" },
+] as const;
+
+/**
+ * A CommonJS entry: `require()` of the ESM entry beside it, so that `require("holdfast")` and
+ * `import "holdfast"` share one module instance (one in-process lock table, one kernel lock
+ * cache) wherever require(esm) works: Node 22.12+ and Bun. It lives in node_modules, which is
+ * why Node 22.12, the one 22.x that warns about require(esm) by default, stays silent: it warns
+ * only when the require() comes from outside node_modules.
+ */
+function commonJsEntry(name: string): string {
+  return `"use strict";
+// holdfast is ES modules; this is require("holdfast${
+    name === "mod" ? "" : "/" + name
+  }") for CommonJS code.
+// Node 22.12+ and Bun load ES modules with require(), sharing the instance import() loads.
+module.exports = require("./${name}.js");
+`;
 }
 
 function sh(argv: string[], options: { cwd?: string; env?: Record<string, string> } = {}): void {
@@ -134,11 +158,13 @@ function assemble(): void {
   fs.rmSync(OUT, { recursive: true, force: true });
   fs.mkdirSync(OUT, { recursive: true });
   const isLib = (name: string) => name.endsWith(".js") || name.endsWith(".d.ts");
-  for (const entry of ["mod", "testing", "cli"]) {
+  for (const { name } of ENTRIES) {
     for (const ext of [".js", ".d.ts"]) {
-      const file = path.join(BUILD, entry + ext);
-      if (fs.existsSync(file)) fs.copyFileSync(file, path.join(OUT, entry + ext));
+      const file = path.join(BUILD, name + ext);
+      if (!fs.existsSync(file)) throw new Error(`${name}${ext} was not built`);
+      fs.copyFileSync(file, path.join(OUT, name + ext));
     }
+    fs.writeFileSync(path.join(OUT, `${name}.cjs`), commonJsEntry(name));
   }
   copyTree(path.join(BUILD, "src"), path.join(OUT, "src"), isLib);
   for (const folder of ["helpers", "testing"]) {
@@ -146,13 +172,17 @@ function assemble(): void {
       copyTree(path.join(BUILD, folder), path.join(OUT, folder), isLib);
     }
   }
-  const exports: Record<string, unknown> = {
-    ".": { types: "./mod.d.ts", import: "./mod.js" },
-    "./package.json": "./package.json",
-  };
-  if (fs.existsSync(path.join(OUT, "testing.js"))) {
-    exports["./testing"] = { types: "./testing.d.ts", import: "./testing.js" };
+  // One set of declarations for both: they describe the one ESM module that import and
+  // require() both load (TypeScript 5.8+ types require() of ESM under module nodenext).
+  const exports: Record<string, unknown> = {};
+  for (const { name, subpath } of ENTRIES) {
+    exports[subpath] = {
+      types: `./${name}.d.ts`,
+      require: `./${name}.cjs`,
+      default: `./${name}.js`,
+    };
   }
+  exports["./package.json"] = "./package.json";
   const pkg: Record<string, unknown> = {
     name: "holdfast",
     version: denoJson.version,
@@ -163,7 +193,8 @@ function assemble(): void {
     main: "./mod.js",
     types: "./mod.d.ts",
     exports,
-    // node:sqlite (the kernel lock) and process.getBuiltinModule arrived in Node 22.
+    // import needs Node 22.5 (process.getBuiltinModule; node:sqlite, the kernel lock, is
+    // unflagged from 22.13), require() Node 22.12 (require(esm)).
     engines: { node: ">=22.5" },
     sideEffects: false,
     keywords: [
@@ -180,9 +211,13 @@ function assemble(): void {
       "cli",
       "opentelemetry",
     ],
-    files: ["**/*.js", "**/*.d.ts", "README.md", "LICENSE", "CHANGELOG.md"],
+    files: ["**/*.js", "*.cjs", "**/*.d.ts", "README.md", "LICENSE", "CHANGELOG.md"],
+    // No dependencies: a lock is a leaf of everyone's dependency tree.
+    peerDependencies: PEER_DEPENDENCIES,
+    peerDependenciesMeta: Object.fromEntries(
+      Object.keys(PEER_DEPENDENCIES).map((name) => [name, { optional: true }]),
+    ),
   };
-  pkg.dependencies = npmDependencies();
   const cli = path.join(OUT, CLI_JS);
   if (!fs.existsSync(cli)) throw new Error(`${CLI_JS} was not built`);
   if (!fs.readFileSync(cli, "utf8").startsWith("#!/usr/bin/env node\n")) {
@@ -198,81 +233,10 @@ function assemble(): void {
   }
 }
 
-/**
- * Run in the empty project under each runtime: what a new user does first. The CLI's status
- * runs in other processes (this runtime, and Node 24) and must see this process's lock.
- */
-const SMOKE = `
-import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import path from "node:path";
-import process from "node:process";
-import { FileLock, JsonFileRepository, withLock, HoldfastError } from "holdfast";
-import { HolderProcess } from "holdfast/testing";
-
-const runtime = process.versions.bun ? "bun " + process.versions.bun : "node " + process.versions.node;
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "holdfast-smoke-"));
-try {
-  const resource = path.join(dir, "deploy.json");
-  const lock = await FileLock.acquire(resource, { timeout: 5000 });
-  const cli = fs.realpathSync("node_modules/.bin/holdfast");
-  for (const exe of [process.execPath, "node"]) {
-    const status = spawnSync(exe, [cli, "status", resource, "--json"], { encoding: "utf8" });
-    assert.equal(status.status, 0, status.stderr);
-    const report = JSON.parse(status.stdout);
-    assert.equal(report.state, "held", status.stdout);
-    assert.equal(report.holder.pid, process.pid, status.stdout);
-  }
-  const busy = spawnSync(process.execPath, [cli, "run", resource, "--timeout", "100", "--", "true"], { encoding: "utf8" });
-  assert.equal(busy.status, 75, busy.stderr);
-  await lock.release();
-  assert.equal(await withLock(resource, () => "ran"), "ran");
-
-  const repo = new JsonFileRepository({ baseDir: path.join(dir, "states") });
-  await repo.save("doc", { hosts: ["a", "b"] });
-  assert.deepEqual(await repo.load("doc"), { hosts: ["a", "b"] });
-  await repo.update("counter", (s) => ({ n: (s?.n ?? 0) + 1 }));
-  await repo.update("counter", (s) => ({ n: (s?.n ?? 0) + 1 }));
-  assert.deepEqual(await repo.load("counter"), { n: 2 });
-  assert.equal(typeof HolderProcess, "function", "holdfast/testing resolves");
-  assert.equal(typeof HoldfastError, "function");
-  console.log("holdfast smoke passed on " + runtime + ": lock (" + lock.mechanism + "), CLI status from another process, withLock, repository round-trip");
-} finally {
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-`;
-
-function smoke(): void {
-  const project = fs.mkdtempSync(path.join(os.tmpdir(), "holdfast-smoke-"));
-  try {
-    sh(["npm", "pack", "--pack-destination", project, "--silent"], { cwd: OUT });
-    const tarball = fs.readdirSync(project).find((f) => f.endsWith(".tgz"));
-    if (!tarball) throw new Error("npm pack produced no tarball");
-    fs.writeFileSync(
-      path.join(project, "package.json"),
-      JSON.stringify({ name: "smoke", private: true, type: "module" }),
-    );
-    sh(["npm", "install", "--no-audit", "--no-fund", "--silent", `./${tarball}`], { cwd: project });
-    const script = path.join(project, "smoke.mjs");
-    fs.writeFileSync(script, SMOKE);
-    const node24Dir = path.dirname(nodeBin(24));
-    const env = { PATH: `${node24Dir}${path.delimiter}${process.env.PATH ?? ""}` };
-    // The bin as npm linked it, through its #!/usr/bin/env node line.
-    sh([path.join(project, "node_modules/.bin/holdfast"), "--version"], { cwd: project, env });
-    for (const major of [22, 24, 26]) {
-      sh([nodeBin(major), "--no-warnings", script], { cwd: project, env });
-    }
-    if (!fs.existsSync(bunBin)) throw new Error(`Bun is missing at ${bunBin}: run npm install`);
-    sh([bunBin, script], { cwd: project, env });
-  } finally {
-    fs.rmSync(project, { recursive: true, force: true });
-  }
-}
-
 compile();
 if (!args.has("--no-test")) testCompiled();
 assemble();
-if (!args.has("--no-smoke")) smoke();
+if (!args.has("--no-smoke")) {
+  smokeTest({ root: ROOT, packageDir: OUT, nodeBinary: nodeBin, bunBinary: bunBin });
+}
 console.log(`built ${path.relative(ROOT, OUT)}/ (holdfast ${denoJson.version})`);

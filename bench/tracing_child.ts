@@ -5,8 +5,8 @@
  *
  *   HOLDFAST_TRACING=off <runtime> bench/tracing_child.ts --dir DIR [--time MS]
  *
- * No OpenTelemetry SDK is registered, so tracing on means what every user without one pays:
- * the look-up that finds no recorder.
+ * No OpenTelemetry SDK is registered (nor `@opentelemetry/api` loaded), so tracing on means what
+ * every user without one pays: the look-up in the API's global registry that finds no recorder.
  *
  * @module
  */

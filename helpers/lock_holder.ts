@@ -252,4 +252,6 @@ const modes: Record<string, () => Promise<void>> = {
 };
 const run = modes[values.mode!];
 if (!run) throw new Error(`unknown --mode '${values.mode}'`);
-await run();
+// Not a top-level await (holdfast has none, so that require() can load any of it): a failure
+// is an unhandled rejection, which ends the process with 1 on every runtime.
+void run();

@@ -113,10 +113,9 @@ const modes: Record<string, () => Promise<void>> = {
 };
 const run = modes[values.mode!];
 if (!run) throw new Error(`unknown --mode '${values.mode}'`);
-try {
-  await run();
-} catch (error) {
+// Not a top-level await: holdfast has none, so that require() can load any of it.
+run().catch((error) => {
   const e = error as { code?: string; message?: string };
   emit("error", { code: e.code, message: e.message });
   process.exitCode = 1;
-}
+});

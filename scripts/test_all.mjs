@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Runs every test of holdfast: the static checks, then the same test files under Deno and
-// under Node 22, 24 and 26, then the npm build and its tests. Prints a pass/fail count per
-// runtime and one closing "N passed, N failed" line. Plain JavaScript on purpose: it starts
+// Runs every test of holdfast: the static checks, then the same test files under Deno, under
+// Node 22, 24 and 26 and under Bun (`bun test` runs the node:test files as they are), then the
+// npm build and its tests. Prints a pass/fail count per runtime and one closing
+// "N passed, N failed" line. Plain JavaScript on purpose: it starts
 // on whatever Node the machine has (Node 20 on a fresh machine) and drives the runtimes that
 // `npm install` fetched into node_modules.
 //
@@ -10,7 +11,7 @@
 // runs; it stops it at the end. If it cannot start, the network-fs tests are skipped with a loud
 // line (a failure under CI=true), and the summary's network-fs row says why.
 //
-//   node scripts/test_all.mjs [--only deno,node24] [--suites unit,property] [--skip-static] [--skip-build]
+//   node scripts/test_all.mjs [--only deno,node24,bun] [--suites unit,property] [--skip-static] [--skip-build]
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -18,7 +19,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { denoBinary, denoCandidates, NODE_MAJORS, nodeBinary } from "./lib/runtimes.mjs";
+import { bunBinary, denoBinary, denoCandidates, NODE_MAJORS, nodeBinary } from "./lib/runtimes.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -34,15 +35,19 @@ const { values } = parseArgs({
 // SIGKILL sent by a test would kill the launcher and leave Deno running): scripts/lib/runtimes.mjs
 // says where npm puts it. Where there is none, the check below reports the first place it looks.
 const DENO = denoBinary(ROOT) ?? denoCandidates(ROOT)[0];
+const BUN = bunBinary(ROOT);
 const NODES = Object.fromEntries(NODE_MAJORS.map((major) => [`node${major}`, major]));
 const nodeBin = (name) => {
   if (!(name in NODES)) throw new Error(`unknown runtime '${name}'`);
   return nodeBinary(NODES[name], ROOT);
 };
 const SUITES = (values.suites ?? "unit,property,multiprocess").split(",");
-const RUNTIMES = (values.only ?? "deno,node22,node24,node26").split(",");
+const RUNTIMES = (values.only ?? "deno,node22,node24,node26,bun").split(",");
+// bun test's default per-test timeout is 5 s; node --test and deno test have none, and the
+// multiprocess tests wait for real processes (a 60 s lease, 200 SIGKILL rounds).
+const BUN_TEST_TIMEOUT_MS = 600_000;
 
-for (const exe of [DENO, ...Object.keys(NODES).map(nodeBin)]) {
+for (const exe of [DENO, ...Object.keys(NODES).map(nodeBin), BUN]) {
   if (!existsSync(exe)) {
     console.error(
       `missing ${
@@ -207,7 +212,8 @@ for (const runtime of RUNTIMES) {
     const junit = path.join(scratch, `${runtime}-${suite}.xml`);
     const env = {
       HOLDFAST_DENO: DENO,
-      HOLDFAST_NODE: nodeBin(runtime === "deno" ? "node24" : runtime),
+      HOLDFAST_NODE: nodeBin(runtime in NODES ? runtime : "node24"),
+      HOLDFAST_BUN: BUN,
       ...networkFs.env,
     };
     const outcome = runtime === "deno"
@@ -218,6 +224,15 @@ for (const runtime of RUNTIMES) {
         "--quiet",
         `--junit-path=${junit}`,
         `tests/${suite}/`,
+      ], { env })
+      : runtime === "bun"
+      ? run(`${runtime} ${suite}`, [
+        BUN,
+        "test",
+        `--timeout=${BUN_TEST_TIMEOUT_MS}`,
+        "--reporter=junit",
+        `--reporter-outfile=${junit}`,
+        `./tests/${suite}/`,
       ], { env })
       : run(`${runtime} ${suite}`, [
         nodeBin(runtime),

@@ -9,10 +9,21 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 /** The runtimes a holder process can run on. */
-export type HolderRuntime = "deno" | "node";
+export type HolderRuntime = "deno" | "node" | "bun";
 
-/** The runtime running this code. */
-export const CURRENT_RUNTIME: HolderRuntime = "Deno" in globalThis ? "deno" : "node";
+/** The runtime running this code (Bun, which also answers to `process.versions.node`, as `bun`). */
+export const CURRENT_RUNTIME: HolderRuntime = "Deno" in globalThis
+  ? "deno"
+  : "Bun" in globalThis
+  ? "bun"
+  : "node";
+
+/** Where {@linkcode runtimeExecutable} looks for each runtime other than the current one. */
+const EXECUTABLE_ENV: Record<HolderRuntime, [variable: string, onPath: string]> = {
+  deno: ["HOLDFAST_DENO", "deno"],
+  node: ["HOLDFAST_NODE", "node"],
+  bun: ["HOLDFAST_BUN", "bun"],
+};
 
 const COMPILED = import.meta.url.endsWith(".js");
 const HELPER = fileURLToPath(
@@ -21,13 +32,13 @@ const HELPER = fileURLToPath(
 
 /**
  * The executable for `runtime`: this process's own for the current runtime, otherwise
- * `HOLDFAST_DENO` / `HOLDFAST_NODE` from the environment, or `deno` / `node` on the PATH.
+ * `HOLDFAST_DENO` / `HOLDFAST_NODE` / `HOLDFAST_BUN` from the environment, or `deno` / `node` /
+ * `bun` on the PATH.
  */
 export function runtimeExecutable(runtime: HolderRuntime): string {
   if (runtime === CURRENT_RUNTIME) return process.execPath;
-  return runtime === "deno"
-    ? process.env.HOLDFAST_DENO ?? "deno"
-    : process.env.HOLDFAST_NODE ?? "node";
+  const [variable, onPath] = EXECUTABLE_ENV[runtime];
+  return process.env[variable] ?? onPath;
 }
 
 /**
@@ -40,9 +51,21 @@ export function scriptCommand(
   args: string[] = [],
   denoPermissions?: string[],
 ): string[] {
-  return runtime === "deno"
-    ? [runtimeExecutable("deno"), "run", ...(denoPermissions ?? ["-A"]), "--quiet", script, ...args]
-    : [runtimeExecutable("node"), "--no-warnings", script, ...args];
+  switch (runtime) {
+    case "deno":
+      return [
+        runtimeExecutable("deno"),
+        "run",
+        ...(denoPermissions ?? ["-A"]),
+        "--quiet",
+        script,
+        ...args,
+      ];
+    case "bun":
+      return [runtimeExecutable("bun"), script, ...args];
+    default:
+      return [runtimeExecutable("node"), "--no-warnings", script, ...args];
+  }
 }
 
 /** One JSON line printed by the holder. */

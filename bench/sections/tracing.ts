@@ -56,8 +56,9 @@ export async function tracing(ctx: BenchContext): Promise<SectionResult> {
     title: "7. Tracing overhead without an OpenTelemetry SDK",
     text: [
       "Uncontended kernel acquire + release, in fresh processes, with tracing as every user " +
-      "without an SDK has it (holdfast asks the API whether anything records; nothing does) " +
-      "and with `HOLDFAST_TRACING=off` (not even that question). " +
+      "without an SDK has it (holdfast looks in OpenTelemetry's global registry for a tracer " +
+      "provider and finds none; `@opentelemetry/api` is not even loaded) and with " +
+      "`HOLDFAST_TRACING=off` (not even that look). " +
       `${rounds} pairs of runs, alternating which goes first; the median of each side's p50s.`,
     ],
     tables: [{

@@ -26,8 +26,12 @@ export declare function denoBinary(root?: string): string | undefined;
 /** node_modules/node<major>/bin/node under `root` (default major 24), installed or not. */
 export declare function nodeBinary(major?: number, root?: string): string;
 
+/** node_modules/bun/bin/bun.exe under `root` (the bun package's binary), installed or not. */
+export declare function bunBinary(root?: string): string;
+
 /**
- * Sets `HOLDFAST_DENO` (to {@linkcode denoBinary}, when there is one) and `HOLDFAST_NODE` (to
- * Node 24's binary) where they are not set already.
+ * Sets `HOLDFAST_DENO` (to {@linkcode denoBinary}, when there is one), `HOLDFAST_NODE` (to
+ * Node 24's binary) and `HOLDFAST_BUN` (to {@linkcode bunBinary}, when it is a binary) where
+ * they are not set already.
  */
 export declare function setRuntimeEnv(root?: string): void;

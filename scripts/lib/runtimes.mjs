@@ -1,9 +1,10 @@
 // @ts-self-types="./runtimes.d.mts"
 /**
- * Where the runtime binaries `npm install` fetched live in a checkout: the Deno binary and the
- * Node 22/24/26 binaries under node_modules. The one place the scripts, the benchmark, the test
+ * Where the runtime binaries `npm install` fetched live in a checkout: the Deno binary, the
+ * Node 22/24/26 binaries and the Bun binary under node_modules. The one place the scripts, the benchmark, the test
  * support, scripts/test_all.mjs and build_npm.ts look them up (testing/holder_process.ts, a public
- * test kit, keeps its own lookup: `HOLDFAST_DENO` / `HOLDFAST_NODE`, then the PATH).
+ * test kit, keeps its own lookup: `HOLDFAST_DENO` / `HOLDFAST_NODE` / `HOLDFAST_BUN`, then the
+ * PATH).
  *
  * Plain JavaScript with JSDoc types (declared in runtimes.d.mts) on purpose: scripts/test_all.mjs
  * imports it on whatever Node the machine has, Node 20 included, which runs no TypeScript.
@@ -85,9 +86,22 @@ export function nodeBinary(major = 24, root = REPO_ROOT) {
 }
 
 /**
- * Points `HOLDFAST_DENO` and `HOLDFAST_NODE` (read by testing/holder_process.ts to start the
- * other runtime) at the binaries under `root`'s node_modules, where they are not set already:
- * Deno as {@linkcode denoBinary} finds it (left unset when there is none), Node 24.
+ * The path of the Bun binary under node_modules (whether or not it is installed): the bun
+ * package's postinstall puts the real binary at `bin/bun.exe` on every platform, and npm's
+ * `.bin/bun` links to it.
+ *
+ * @param {string} [root]
+ * @returns {string}
+ */
+export function bunBinary(root = REPO_ROOT) {
+  return path.join(root, "node_modules", "bun", "bin", "bun.exe");
+}
+
+/**
+ * Points `HOLDFAST_DENO`, `HOLDFAST_NODE` and `HOLDFAST_BUN` (read by testing/holder_process.ts
+ * to start the other runtimes) at the binaries under `root`'s node_modules, where they are not
+ * set already: Deno as {@linkcode denoBinary} finds it (left unset when there is none), Node 24,
+ * Bun where {@linkcode bunBinary} is a binary.
  *
  * @param {string} [root]
  * @returns {void}
@@ -98,4 +112,6 @@ export function setRuntimeEnv(root = REPO_ROOT) {
     process.env.HOLDFAST_DENO = deno;
   }
   process.env.HOLDFAST_NODE ??= nodeBinary(24, root);
+  const bun = bunBinary(root);
+  if (process.env.HOLDFAST_BUN === undefined && isBinary(bun)) process.env.HOLDFAST_BUN = bun;
 }

@@ -35,9 +35,12 @@ function isProgram(): boolean {
   }
 }
 
+// No top-level await: Node's require(esm) refuses a module graph with one, and this module is
+// part of the package's graph. main() never rejects.
 if (isProgram()) {
-  const code = await main(process.argv.slice(2));
-  // Exit at once: a released lock's background timers or a forwarded-signal listener must not
-  // hold the exit code back. stdout and stderr are written synchronously to files and pipes.
-  process.exit(code);
+  main(process.argv.slice(2)).then((code) => {
+    // Exit at once: a released lock's background timers or a forwarded-signal listener must not
+    // hold the exit code back. stdout and stderr are written synchronously to files and pipes.
+    process.exit(code);
+  });
 }

@@ -14,16 +14,16 @@
  */
 import {
   type Attributes,
-  context,
   type Span,
-  SpanKind,
-  SpanStatusCode,
-  trace,
+  SPAN_KIND_INTERNAL,
+  SPAN_STATUS_ERROR,
   type Tracer,
-} from "@opentelemetry/api";
+  withActiveSpan,
+} from "./otel_global.ts";
 import { activeTracer } from "./tracer.ts";
 
 export { activeTracer };
+export type { Attributes, Span, Tracer };
 
 /**
  * What a span says about a lock's holder. Tracing sits below the lock and the repository and
@@ -111,7 +111,7 @@ export class OperationSpan {
   readonly #startedAt = performance.now();
 
   constructor(tracer: Tracer, name: string, attributes: Attributes) {
-    this.span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes });
+    this.span = tracer.startSpan(name, { kind: SPAN_KIND_INTERNAL, attributes });
   }
 
   /** Milliseconds since the span started. */
@@ -121,7 +121,7 @@ export class OperationSpan {
 
   /** Runs `fn` with this span active, so spans it starts become children. */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    return context.with(trace.setSpan(context.active(), this.span), fn);
+    return withActiveSpan(this.span, fn);
   }
 
   /** Ends the span as a success. */
@@ -141,7 +141,7 @@ export class OperationSpan {
     this.span.setAttributes({ ...attributes, [ATTR.outcome]: outcome, [ATTR.errorType]: code });
     if (error instanceof Error) this.span.recordException(error);
     this.span.setStatus({
-      code: SpanStatusCode.ERROR,
+      code: SPAN_STATUS_ERROR,
       message: error instanceof Error ? error.message.split("\n")[0] : String(error),
     });
     this.span.end();

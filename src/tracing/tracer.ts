@@ -2,14 +2,14 @@
  * The one place holdfast meets OpenTelemetry: whether spans are wanted right now, and the
  * tracer to record them with.
  *
- * holdfast depends only on `@opentelemetry/api`, whose global tracer provider does nothing
- * until the application registers an SDK (or Deno's built-in OpenTelemetry is on). The no-op
- * tracer still allocates a span object per call, so the hot path asks first: one global
- * look-up, and no span, attribute or closure at all when nothing would record them.
+ * holdfast imports nothing of OpenTelemetry: it reads the registry that `@opentelemetry/api`
+ * keeps on a global (`./otel_global.ts`), which holds a tracer provider once the application
+ * registers an SDK (or Deno's built-in OpenTelemetry is on). Without one, or without the API in
+ * the process at all, the hot path costs one global look-up: no span, attribute or closure.
  *
  * @module
  */
-import { trace, type Tracer } from "@opentelemetry/api";
+import { registeredTracerProvider, type Tracer } from "./otel_global.ts";
 import { runtime } from "../runtime/select/current.ts";
 import { VERSION } from "../version.ts";
 
@@ -24,23 +24,20 @@ export const TRACING_ENV = "HOLDFAST_TRACING";
 
 const disabled = /^(off|0|false|no)$/i.test(runtime.env(TRACING_ENV) ?? "");
 
-/** The shape of the API's global proxy provider that tells whether an SDK sits behind it. */
-interface ProxyProvider {
-  getDelegateTracer(name: string, version?: string): Tracer | undefined;
-}
-
 /**
- * The tracer to record holdfast's spans with, or `undefined` when no SDK is registered (or
- * {@linkcode TRACING_ENV} is `off`): callers then skip tracing entirely. Never throws.
+ * The tracer to record holdfast's spans with, or `undefined` when no SDK is registered, when
+ * `@opentelemetry/api` is not in the process at all, or when {@linkcode TRACING_ENV} is `off`:
+ * callers then skip tracing entirely. Never throws.
  */
 export function activeTracer(): Tracer | undefined {
   if (disabled) return undefined;
-  const provider = trace.getTracerProvider();
-  // The global provider is the API's proxy; its delegate is the SDK's provider, set when an
-  // application registers one. A provider without that method is a real one.
-  const proxy = provider as Partial<ProxyProvider>;
-  if (typeof proxy.getDelegateTracer === "function") {
-    return proxy.getDelegateTracer(TRACER_NAME, VERSION);
+  const provider = registeredTracerProvider();
+  if (!provider) return undefined;
+  // The API registers its proxy; its delegate is the SDK's provider. The proxy's own tracers
+  // would be no-ops that still allocate a span per call. A provider without that method (Deno's
+  // built-in one) is a real one.
+  if (typeof provider.getDelegateTracer === "function") {
+    return provider.getDelegateTracer(TRACER_NAME, VERSION);
   }
   return provider.getTracer(TRACER_NAME, VERSION);
 }

@@ -1,5 +1,5 @@
 /**
- * How tests start child processes on either runtime. Tests may use `node:` modules directly:
+ * How tests start child processes on any runtime. Tests may use `node:` modules directly:
  * only holdfast's core is kept free of them.
  *
  * @module
@@ -21,8 +21,8 @@ export const COMPILED: boolean = import.meta.url.endsWith(".js");
 /** The repository root (of the compiled tree, when compiled). */
 export const ROOT: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-// Tests run from a checkout: the other runtime is the one npm installed (the Deno binary
-// itself, never npm's launcher script, which a SIGKILL would kill instead of Deno; Node 24).
+// Tests run from a checkout: the other runtimes are the ones npm installed (the Deno binary
+// itself, never npm's launcher script, which a SIGKILL would kill instead of Deno; Node 24; Bun).
 setRuntimeEnv(COMPILED ? path.dirname(ROOT) : ROOT);
 
 /** The runtimes a child can be started with. */
@@ -31,11 +31,22 @@ export type RuntimeName = HolderRuntime;
 /** The runtime running this test file. */
 export const CURRENT: RuntimeName = CURRENT_RUNTIME;
 
-/** The runtime that is not {@linkcode CURRENT}, for cross-runtime tests. */
-export const OTHER: RuntimeName = CURRENT === "deno" ? "node" : "deno";
+/**
+ * The other runtime of the pair cross-runtime tests mix: Node under Deno, Deno under Node, Node
+ * under Bun (whose runs mix in Deno through {@linkcode BOTH}).
+ */
+export const OTHER: RuntimeName = CURRENT === "node" ? "deno" : "node";
 
-/** Both runtimes, current first. */
-export const BOTH: RuntimeName[] = [CURRENT, OTHER];
+/**
+ * The runtimes a test's children run on, current first: under Deno and Node the pair of
+ * {@linkcode CURRENT} and {@linkcode OTHER}; under Bun all three, so that the Bun run puts Bun
+ * with Node and Bun with Deno on one lock (the Deno and Node runs mix in Bun through
+ * {@linkcode ALL}).
+ */
+export const BOTH: RuntimeName[] = CURRENT === "bun" ? ["bun", "node", "deno"] : [CURRENT, OTHER];
+
+/** Every runtime, for the tests that put all three on one lock whatever runs them. */
+export const ALL: RuntimeName[] = ["deno", "node", "bun"];
 
 /**
  * The argv that runs `script` (a `.ts` path relative to the root) under `runtime`; in the

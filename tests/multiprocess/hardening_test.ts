@@ -69,7 +69,7 @@ const otherPidNamespace = ["unshare", "--pid", "--fork", "--mount-proc", "--kill
 /** Runs the holder helper once under `permissions` (Deno), to its exit; returns its events. */
 async function runHelper(
   args: string[],
-  options: { denoPermissions?: string[]; runtime?: "deno" | "node" } = {},
+  options: { denoPermissions?: string[]; runtime?: "deno" | "node" | "bun" } = {},
 ): Promise<{ events: Record<string, unknown>[]; stderr: string; code: number | string }> {
   const rt = options.runtime ?? "deno";
   const permissions = options.denoPermissions;

@@ -145,6 +145,7 @@ for (const mechanism of MECHANISMS) {
     const mixes: Array<[string, HolderRuntime[]]> = [
       [`4 ${CURRENT}`, [CURRENT, CURRENT, CURRENT, CURRENT]],
       ["2 Deno + 2 Node", ["deno", "node", "deno", "node"]],
+      ["Deno + Node + 2 Bun", ["deno", "node", "bun", "bun"]],
     ];
     for (const [label, runtimes] of mixes) {
       it(`counter: ${label} processes x 250 locked increments end at exactly 1000`, async () => {

@@ -98,9 +98,9 @@ function tempFiles(dir: string): string[] {
 }
 
 describe("JsonFileRepository across processes", () => {
-  it("4 processes (2 Deno, 2 Node) x 250 updates end at exactly 1000, each value seen once", async () => {
+  it("4 processes (Deno, Bun, 2 Node) x 250 updates end at exactly 1000, each value seen once", async () => {
     const baseDir = freshDir();
-    const runtimes: RuntimeName[] = ["deno", "node", "deno", "node"];
+    const runtimes: RuntimeName[] = ["deno", "node", "bun", "node"];
     const workers = runtimes.map((rt) =>
       new Worker(rt, ["--mode", "update", "--dir", baseDir, "--name", "counter", "--count", "250"])
     );
@@ -133,7 +133,7 @@ describe("JsonFileRepository across processes", () => {
     let inFlight = 0;
     let removedOrphans = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      const runtime: RuntimeName = round % 2 === 0 ? "deno" : "node";
+      const runtime = (["deno", "node", "bun"] as const)[round % 3];
       const worker = new Worker(runtime, [
         "--mode",
         "save-seq",

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
-import { BOTH, commandFor, exited, ROOT } from "../_support/runtimes.ts";
+import { BOTH, commandFor, exited, ROOT, type RuntimeName } from "../_support/runtimes.ts";
 
 const GROUP = 100; // "users" on Debian; any gid works, no /etc/group entry is needed
 const USERS = [60_001, 60_002];
@@ -37,7 +37,7 @@ after(() => {
 });
 
 /** Runs `script` as `uid` in group GROUP (and nothing else); resolves with its events. */
-async function runAs(uid: number, runtime: "deno" | "node", script: string, args: string[]) {
+async function runAs(uid: number, runtime: RuntimeName, script: string, args: string[]) {
   const argv = [
     "/usr/bin/setpriv",
     `--reuid=${uid}`,

@@ -11,7 +11,7 @@ import path from "node:path";
 import process from "node:process";
 import { FileLock, LockTimeoutError, LockUnsupportedError } from "../../mod.ts";
 import { HolderProcess, type HolderRuntime } from "../../testing.ts";
-import { BOTH, CURRENT, OTHER } from "../_support/runtimes.ts";
+import { ALL, BOTH, CURRENT, OTHER } from "../_support/runtimes.ts";
 import { statusOf } from "../../src/cli/status.ts";
 
 let dir = "";
@@ -50,7 +50,9 @@ function sharedHolders(resource: string, runtimes: HolderRuntime[], hold?: numbe
 describe(`shared kernel locks, ${CURRENT} parent`, () => {
   it("shared holders of every runtime coexist; an exclusive taker is refused, naming them", async () => {
     const resource = fresh();
-    const holders = sharedHolders(resource, [CURRENT, OTHER, CURRENT, OTHER]);
+    // Deno, Node and Bun, and one more of this runtime.
+    const runtimes = [...ALL, CURRENT];
+    const holders = sharedHolders(resource, runtimes);
     await withHolders(holders, async () => {
       for (const h of holders) assert.equal((await h.waitFor("acquired")).shared, true);
       // One more shared taker, in this process, gets in too.
@@ -79,7 +81,7 @@ describe(`shared kernel locks, ${CURRENT} parent`, () => {
       assert.equal(report.shared?.count, 4);
       assert.deepEqual(
         report.shared!.holders.map((h) => h.runtime).sort(),
-        [CURRENT, CURRENT, OTHER, OTHER].sort(),
+        [...runtimes].sort(),
       );
     });
   });
@@ -185,7 +187,7 @@ describe(`shared kernel locks, ${CURRENT} parent`, () => {
         increments: 150,
       })
     );
-    const readers = [CURRENT, OTHER, OTHER].map((runtime) =>
+    const readers = ALL.map((runtime) =>
       new HolderProcess({ mode: "pairs-read", resource, runtime, mechanism: "kernel", reads: 300 })
     );
     await withHolders([...writers, ...readers], async () => {

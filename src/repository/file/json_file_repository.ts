@@ -35,8 +35,7 @@ import {
 } from "./options.ts";
 import { ABSENT, type Fail, type Located, readFailure, StateDirectories } from "./state_dirs.ts";
 // Tracing hooks (src/tracing): spans only when an OpenTelemetry SDK records.
-import { activeTracer, ATTR, type Outcome, traced } from "../../tracing/spans.ts";
-import type { Attributes } from "@opentelemetry/api";
+import { activeTracer, ATTR, type Attributes, type Outcome, traced } from "../../tracing/spans.ts";
 
 /**
  * A {@linkcode StateRepository} keeping each state as JSON in `<baseDir>/<name>/state.json`.

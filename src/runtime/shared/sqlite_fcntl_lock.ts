@@ -15,6 +15,7 @@ import { pathToFileURL } from "node:url";
 import type { DatabaseSync } from "node:sqlite";
 import type { KernelLock, KernelLockHandle } from "../types.ts";
 import { FsError, toFsError } from "../fs_error.ts";
+import { type WarningCall, withoutWarning } from "./without_warning.ts";
 
 const SQLITE_BUSY = 5;
 const SQLITE_READONLY = 8;
@@ -43,13 +44,24 @@ function isNotADatabase(error: unknown): boolean {
 
 type SqliteModule = typeof import("node:sqlite");
 
-// Loaded on first use: importing node:sqlite prints an ExperimentalWarning on Node 22, and a
-// program that never takes a kernel lock should not pay for it.
+/**
+ * The warning Node 22 emits when `node:sqlite` first loads (later Nodes, Deno and Bun emit none):
+ * the user's program did not ask for SQLite, so it is not theirs to see.
+ */
+export function isSqliteExperimentalWarning(warning: WarningCall): boolean {
+  return warning.type === "ExperimentalWarning" &&
+    warning.message.startsWith("SQLite is an experimental feature");
+}
+
+// Loaded on first use: a program that never takes a kernel lock should not pay for it.
 let sqlite: SqliteModule | null | undefined;
 function loadSqlite(): SqliteModule | null {
   if (sqlite === undefined) {
     try {
-      sqlite = (process.getBuiltinModule?.("node:sqlite") as SqliteModule | undefined) ?? null;
+      sqlite = withoutWarning(
+        isSqliteExperimentalWarning,
+        () => process.getBuiltinModule?.("node:sqlite") as SqliteModule | undefined,
+      ) ?? null;
     } catch {
       sqlite = null;
     }

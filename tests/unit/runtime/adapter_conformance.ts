@@ -12,7 +12,7 @@ import path from "node:path";
 import process from "node:process";
 import type { RuntimeAdapter } from "../../../src/runtime/types.ts";
 import { FsError } from "../../../src/runtime/fs_error.ts";
-import { CURRENT, exited, OTHER, type RuntimeName, spawnScript } from "../../_support/runtimes.ts";
+import { BOTH, CURRENT, exited, spawnScript } from "../../_support/runtimes.ts";
 import { HolderProcess } from "../../../testing/holder_process.ts";
 
 const encoder = new TextEncoder();
@@ -432,7 +432,7 @@ export function adapterConformance(name: string, adapter: RuntimeAdapter): void 
         assertFsError(() => adapter.kernelLock.tryLock(at("k-foreign.lock")), "EINVAL");
       });
 
-      for (const other of [CURRENT, OTHER] as RuntimeName[]) {
+      for (const other of BOTH) {
         it(`excludes a second taker in a ${other} process, and is free right after it is SIGKILLed`, async () => {
           const file = at(`k-${other}.lock`);
           fs.writeFileSync(file, "");
