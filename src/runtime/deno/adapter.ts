@@ -146,6 +146,8 @@ export function createDenoAdapter(): RuntimeAdapter {
       }
     },
 
-    kernelLock: createSqliteFcntlLock(),
+    // Plain paths: Deno's node:sqlite takes a file: URL for a relative path under any grant
+    // narrower than -A (seen with 2.9.6).
+    kernelLock: createSqliteFcntlLock({ openByUri: false }),
   };
 }

@@ -143,27 +143,27 @@ function openFailure(error: unknown, path: string): FsError {
   return toFsError(error, "open for locking", path);
 }
 
-let uriRefused = false;
-
 /**
- * Opens the database at `path` read-write without creating it (`mode=rw`): the placeholder that
- * is there, never a new one, and without O_CREAT, which `fs.protected_regular` refuses on
- * another user's file in a sticky directory. Deno's permission check (under any grant narrower
- * than -A) reads the whole URI, query included, as the path and refuses it: then the plain path
- * is opened (SQLite may create it, and may fall back to read-only, which `proveWritable` catches).
+ * Opens the database at `path`. With `byUri`, read-write without creating it
+ * (`file:<path>?mode=rw`): the placeholder that is there, never a new one, and without O_CREAT,
+ * which `fs.protected_regular` refuses on another user's file in a sticky directory (SQLite would
+ * then fall back to read-only, which `proveWritable` refuses). Without it, the plain path.
  */
-function openExisting(module: SqliteModule, path: string): DatabaseSync {
-  if (!uriRefused) {
-    const url = pathToFileURL(path);
-    url.search = "?mode=rw";
-    try {
-      return new module.DatabaseSync(url, { timeout: 0 });
-    } catch (error) {
-      if (!/Requires (read|write) access|NotCapable/.test(String(error))) throw error;
-      uriRefused = true;
-    }
-  }
-  return new module.DatabaseSync(path, { timeout: 0 });
+function openDatabase(module: SqliteModule, path: string, byUri: boolean): DatabaseSync {
+  if (!byUri) return new module.DatabaseSync(path, { timeout: 0 });
+  const url = pathToFileURL(path);
+  url.search = "?mode=rw";
+  return new module.DatabaseSync(url, { timeout: 0 });
+}
+
+/** How {@linkcode createSqliteFcntlLock} opens its databases. */
+export interface SqliteFcntlLockOptions {
+  /**
+   * Open lock files as `file:` URIs with `mode=rw` (default true). Deno 2.9 resolves a URL
+   * given to its `node:sqlite` as a path relative to the working directory under any grant
+   * narrower than `-A`, so its adapter opens plain paths.
+   */
+  readonly openByUri?: boolean;
 }
 
 /**
@@ -177,7 +177,8 @@ function openExisting(module: SqliteModule, path: string): DatabaseSync {
  * descriptor open is safe: closing it is what would drop a held lock, and an idle connection
  * is only closed when it holds nothing.
  */
-export function createSqliteFcntlLock(): KernelLock {
+export function createSqliteFcntlLock(options: SqliteFcntlLockOptions = {}): KernelLock {
+  const byUri = options.openByUri ?? true;
   const cache = new Map<string, Connection>();
   // Shared holds need a connection each (one connection is one lock); idle ones are kept per
   // path for the next. SQLite keeps one table of fcntl locks per file for all connections of
@@ -221,7 +222,7 @@ export function createSqliteFcntlLock(): KernelLock {
     let db: DatabaseSync;
     try {
       // timeout 0: SQLite must not spin in its busy handler; waiting is the caller's job.
-      db = openExisting(module, path);
+      db = openDatabase(module, path, byUri);
     } catch (error) {
       throw openFailure(error, path);
     }
@@ -268,7 +269,7 @@ export function createSqliteFcntlLock(): KernelLock {
       if (!connection) {
         let db: DatabaseSync;
         try {
-          db = openExisting(module, path);
+          db = openDatabase(module, path, byUri);
         } catch (error) {
           throw openFailure(error, path);
         }

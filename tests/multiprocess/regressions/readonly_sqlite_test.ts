@@ -92,6 +92,13 @@ describe("kernel lock shared by a group in a sticky directory (fs.protected_regu
         const b1 = holder(rt, ["--hold", "6000", ...common], { wrap: as(B), env: env() });
         procs.push(b1);
         const first = await b1.waitFor(["acquired", "error"]);
+        if (rt === "deno" && first.event === "error") {
+          // Deno opens the lock file by path (with O_CREAT, which fs.protected_regular refuses):
+          // SQLite's read-only fallback is refused, with an error that says so. Never granted.
+          assert.equal(first.code, "LOCK_CREATE_FAILED", JSON.stringify(first));
+          assert.match(String(first.message), /read-only/);
+          return;
+        }
         assert.equal(first.event, "acquired", JSON.stringify(first) + b1.stderr);
         const b2 = holder(rt, ["--mode", "try", ...common], { wrap: as(B), env: env() });
         procs.push(b2);
