@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Chart } from "./chart.ts";
 import path from "node:path";
 import process from "node:process";
 import { spawn } from "node:child_process";
@@ -40,10 +41,12 @@ export interface BenchContext {
   progress(message: string): void;
 }
 
-/** What a section hands back: its part of the report and the targets it judged. */
+/** What a section hands back: its part of the report, the targets it judged, its charts. */
 export interface SectionResult {
   section: Section;
   targets: Target[];
+  /** Bar charts of the section's figures (bench/chart.ts), written beside the results file. */
+  charts?: Chart[];
 }
 
 /**

@@ -35,11 +35,13 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { CURRENT_RUNTIME } from "../testing.ts";
 import { type BenchContext, ROOT, type SectionRun } from "./harness.ts";
+import { type Chart, renderChart } from "./chart.ts";
 import {
   printHeader,
   printSection,
   printTargets,
   type Section,
+  SECTION_TITLE,
   type Target,
   writeResults,
 } from "./report.ts";
@@ -115,6 +117,7 @@ const ctx: BenchContext = {
 const started = Date.now();
 const sections: Section[] = [];
 const targets: Target[] = [];
+const charts: Chart[] = [];
 try {
   printHeader(WORK);
   for (const [name, run] of Object.entries(SECTIONS)) {
@@ -122,6 +125,7 @@ try {
     const result = await run(ctx);
     sections.push(result.section);
     targets.push(...result.targets);
+    charts.push(...(result.charts ?? []));
     printSection(result.section);
   }
   printTargets(targets);
@@ -135,6 +139,14 @@ try {
       targets,
       progress: ctx.progress,
     });
+    // The charts of this run, beside the results file: bench/charts/<runtime>-<name>.svg.
+    const chartDir = path.join(path.dirname(OUT), "charts");
+    fs.mkdirSync(chartDir, { recursive: true });
+    for (const chart of charts) {
+      const file = path.join(chartDir, `${CURRENT_RUNTIME}-${chart.name}.svg`);
+      fs.writeFileSync(file, renderChart({ ...chart, title: `${chart.title} (${SECTION_TITLE})` }));
+      ctx.progress(`wrote ${path.relative(ROOT, file)}`);
+    }
   }
   console.log(`\nTotal ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 } finally {

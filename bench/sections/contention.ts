@@ -23,6 +23,7 @@ import {
   sleep,
 } from "../harness.ts";
 import { LOCKFILE_WAIT } from "../peers.ts";
+import type { Chart } from "../chart.ts";
 import { dur, int, ratio, type Section, type Target } from "../report.ts";
 
 interface ContentionResult {
@@ -325,5 +326,24 @@ export async function contention(ctx: BenchContext): Promise<SectionResult> {
       },
     );
   }
-  return { section, targets };
+  const chartAt = counts.includes(4) ? 4 : counts[counts.length - 1];
+  const label = (lib: Lib) => lib === "lowdb" ? "lowdb (no lock)" : lib;
+  const charts: Chart[] = [{
+    name: "contention",
+    title: `Contended: ${chartAt} processes x ${increments} locked increments`,
+    subtitle: "increments/s, beside the no-lock floor (longer is better)",
+    format: (v) => `${int(v)}/s`,
+    bars: [
+      ...results.filter((r) => r.processes === chartAt).map((r) => ({
+        label: label(r.lib),
+        value: r.perSecond,
+        kind: r.lib.startsWith("holdfast") ? "holdfast" as const : "peer" as const,
+        note: r.final !== r.processes * r.increments
+          ? `(${int(r.processes * r.increments - r.final)} lost)`
+          : `(${((100 * r.perSecond) / floor).toFixed(0)}% of floor)`,
+      })),
+      { label: "floor: no lock, 1 process", value: floor, kind: "floor" as const },
+    ],
+  }];
+  return { section, targets, charts };
 }

@@ -27,6 +27,7 @@ import {
   properLockfile,
 } from "../peers.ts";
 import { dur, type Section, type Target } from "../report.ts";
+import type { Chart } from "../chart.ts";
 
 interface Recovery {
   label: string;
@@ -281,5 +282,21 @@ export async function recovery(ctx: BenchContext): Promise<SectionResult> {
       met: pidfile.failures === 0 && percentile(pidfile.times, 99) < 250,
     },
   ];
-  return { section, targets };
+  const charts: Chart[] = [{
+    name: "recovery",
+    title: "Recovery after SIGKILL of the holder",
+    subtitle: "p50 from the kill to the next holder's grant (shorter is better)",
+    format: dur,
+    log: true,
+    bars: results.map((r) => ({
+      // The settings, short: "stale 2000 ms", "default stale 10 s", "no stale".
+      label: r.label.startsWith("holdfast")
+        ? r.label
+        : `${r.label} (${r.settings.split(" (")[0].replace(" (its minimum", "")})`,
+      value: r.times.length === 0 ? Number.NaN : percentile(r.times, 50),
+      kind: r.label.startsWith("holdfast") ? "holdfast" as const : "peer" as const,
+      ...(r.times.length === 0 ? { note: "never: the lock stays wedged" } : {}),
+    })),
+  }];
+  return { section, targets, charts };
 }

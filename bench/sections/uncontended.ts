@@ -10,6 +10,7 @@ import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { FileLock } from "../../mod.ts";
 import { type BenchContext, LOCKFILE, PROPER, runBench, type SectionResult } from "../harness.ts";
+import type { Chart } from "../chart.ts";
 import { lockfile, lockfileLock, lockfileUnlock, properLockfile } from "../peers.ts";
 import { dur, latencyTable, ratio, vsPeersTable } from "../report.ts";
 
@@ -161,5 +162,22 @@ export async function uncontended(ctx: BenchContext): Promise<SectionResult> {
       met: pidfile.p50 / floorA.p50 <= 3,
     },
   ];
-  return { section, targets };
+  const us = (ms: number) => `${(ms * 1000).toFixed(ms < 0.1 ? 1 : 0)} µs`;
+  const charts: Chart[] = [{
+    name: "uncontended",
+    title: "Uncontended acquire + release",
+    subtitle: "p50 per acquire + release, one process, a free lock (shorter is better)",
+    format: us,
+    bars: [
+      { label: "holdfast kernel", value: kernel.p50, kind: "holdfast" },
+      { label: "holdfast kernel, shared", value: kernelShared.p50, kind: "holdfast" },
+      { label: "holdfast pidfile", value: pidfile.p50, kind: "holdfast" },
+      { label: "lockfile (async lock)", value: lfAsync.p50, kind: "peer" },
+      { label: "lockfile (lockSync)", value: lfSync.p50, kind: "peer" },
+      { label: "proper-lockfile", value: proper.p50, kind: "peer" },
+      { label: "floor B: bare fcntl (SQLite)", value: floorBStats.p50, kind: "floor" },
+      { label: "floor A: bare O_EXCL file", value: floorA.p50, kind: "floor" },
+    ],
+  }];
+  return { section, targets, charts };
 }
