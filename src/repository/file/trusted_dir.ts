@@ -27,8 +27,7 @@
  * @module
  */
 import type { FileInfo, RuntimeAdapter } from "../../runtime/types.ts";
-import { FsError, hasCode } from "../../runtime/fs_error.ts";
-import { lstatIfExists } from "../../runtime/lstat_if_exists.ts";
+import { FsError } from "../../runtime/fs_error.ts";
 import { StateDirUntrustedError, type TrustedDirRole } from "../errors.ts";
 
 /** What a directory is judged against. */
