@@ -65,10 +65,14 @@ async function main() {
     await repo.update("counter", (s) => ({ n: (s?.n ?? 0) + 1 }));
     await repo.update("counter", (s) => ({ n: (s?.n ?? 0) + 1 }));
     assert.deepEqual(await repo.load("counter"), { n: 2 });
-    assert.equal(typeof HolderProcess, "function", "holdfast/testing resolves");
+    // holdfast/testing spawns the package's own helper program (bundled beside the entries).
+    const holder = new HolderProcess({ resource: path.join(dir, "held.json"), hold: 60000 });
+    await holder.waitFor("acquired");
+    await holder.kill("SIGKILL");
+    assert.equal(await withLock(path.join(dir, "held.json"), () => "taken", { timeout: 5000 }), "taken");
     assert.equal(typeof HoldfastError, "function");
     await extraChecks();
-    console.log("holdfast smoke passed on " + runtime + " (" + FORMAT + "): lock (" + lock.mechanism + "), CLI status from other processes, holdfast run timing out, withLock, repository round-trip, holdfast/testing");
+    console.log("holdfast smoke passed on " + runtime + " (" + FORMAT + "): lock (" + lock.mechanism + "), CLI status from other processes, holdfast run timing out, withLock, repository round-trip, holdfast/testing (a holder process, SIGKILLed)");
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

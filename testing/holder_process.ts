@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
+import * as fs from "node:fs";
 import { fileURLToPath } from "node:url";
 
 /** The runtimes a holder process can run on. */
@@ -26,9 +27,21 @@ const EXECUTABLE_ENV: Record<HolderRuntime, [variable: string, onPath: string]> 
 };
 
 const COMPILED = import.meta.url.endsWith(".js");
-const HELPER = fileURLToPath(
-  new URL(`../helpers/lock_holder.${COMPILED ? "js" : "ts"}`, import.meta.url),
-);
+let helper: string | undefined;
+
+/**
+ * helpers/lock_holder, beside this module's folder in the source and in tsc's output, or beside
+ * this file where the npm package's bundler put this code at the package root.
+ */
+function helperScript(): string {
+  if (helper !== undefined) return helper;
+  const name = `helpers/lock_holder.${COMPILED ? "js" : "ts"}`;
+  const candidates = [`../${name}`, `./${name}`].map((relative) =>
+    fileURLToPath(new URL(relative, import.meta.url))
+  );
+  helper = candidates.find((file) => fs.existsSync(file)) ?? candidates[0];
+  return helper;
+}
 
 /**
  * The executable for `runtime`: this process's own for the current runtime, otherwise
@@ -155,7 +168,7 @@ export class HolderProcess {
     if (options.reads !== undefined) args.push("--reads", String(options.reads));
     const [exe, ...rest] = [
       ...(options.prefix ?? []),
-      ...scriptCommand(this.runtime, HELPER, args, options.denoPermissions),
+      ...scriptCommand(this.runtime, helperScript(), args, options.denoPermissions),
     ];
     this.child = spawn(exe, rest, {
       stdio: ["ignore", "pipe", "pipe"],
