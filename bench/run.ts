@@ -10,7 +10,7 @@
  *
  * Options:
  *   --only a,b      sections to run: uncontended, refused, contention, recovery, repository,
- *                   memory, tracing (default: all)
+ *                   memory, tracing, startup (default: all)
  *   --quick         short smoke run (fewer rounds, 150 ms per task); writes a results file
  *                   only if --out names one
  *   --time MS       tinybench time budget per task (default 1000)
@@ -50,6 +50,7 @@ import { memory } from "./sections/memory.ts";
 import { recovery } from "./sections/recovery.ts";
 import { refused } from "./sections/refused.ts";
 import { repository } from "./sections/repository.ts";
+import { startup } from "./sections/startup.ts";
 import { tracing } from "./sections/tracing.ts";
 import { uncontended } from "./sections/uncontended.ts";
 
@@ -62,6 +63,7 @@ const SECTIONS = {
   repository,
   memory,
   tracing,
+  startup,
 } satisfies Record<string, SectionRun>;
 
 const { values } = parseArgs({

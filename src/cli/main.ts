@@ -4,10 +4,7 @@
  * @module
  */
 import { VERSION } from "../version.ts";
-import { cleanCommand } from "./clean.ts";
 import { EXIT, type Output, STDIO } from "./common.ts";
-import { runCommand } from "./run.ts";
-import { statusCommand } from "./status.ts";
 
 /** The top-level help text of `holdfast`. */
 export const USAGE = `Usage: holdfast <command> [options]
@@ -37,12 +34,14 @@ Exit codes: 0 ok; run: the command's own code, 75 when the lock timed out; 64 us
 export async function main(args: string[], io: Output = STDIO): Promise<number> {
   const [command, ...rest] = args;
   switch (command) {
+    // Each command loads only what it runs: a shell script calling `holdfast run` at every
+    // step pays the start-up each time, and `--version` needs none of the lock code.
     case "run":
-      return await runCommand(rest, io);
+      return await (await import("./run.ts")).runCommand(rest, io);
     case "status":
-      return await statusCommand(rest, io);
+      return await (await import("./status.ts")).statusCommand(rest, io);
     case "clean":
-      return await cleanCommand(rest, io);
+      return await (await import("./clean.ts")).cleanCommand(rest, io);
     case "-V":
     case "--version":
       io.out(`holdfast ${VERSION}`);

@@ -11,7 +11,6 @@
  *
  * @module
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import process from "node:process";
 import type { FsStats } from "../types.ts";
@@ -97,7 +96,11 @@ let bsdTable: MountEntry[] | undefined;
 
 function readBsdTable(): MountEntry[] | undefined {
   try {
-    const out = execFileSync("/sbin/mount", [], {
+    // Loaded here, on macOS and the BSDs only: node:child_process and what it pulls in (net,
+    // streams, dgram) are ~40 built-in modules that every other program would load for nothing.
+    const childProcess = process.getBuiltinModule("node:child_process") as
+      typeof import("node:child_process");
+    const out = childProcess.execFileSync("/sbin/mount", [], {
       encoding: "utf8",
       timeout: 5_000,
       stdio: ["ignore", "pipe", "ignore"],
