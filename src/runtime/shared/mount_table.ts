@@ -98,8 +98,9 @@ function readBsdTable(): MountEntry[] | undefined {
   try {
     // Loaded here, on macOS and the BSDs only: node:child_process and what it pulls in (net,
     // streams, dgram) are ~40 built-in modules that every other program would load for nothing.
-    const childProcess = process.getBuiltinModule("node:child_process") as
-      typeof import("node:child_process");
+    const childProcess = process.getBuiltinModule(
+      "node:child_process",
+    ) as typeof import("node:child_process");
     const out = childProcess.execFileSync("/sbin/mount", [], {
       encoding: "utf8",
       timeout: 5_000,
