@@ -27,9 +27,8 @@ interface Command {
 const NPM = path.join(ROOT, "npm");
 const BUILT_CLI = path.join(NPM, "src", "cli", "cli.js");
 
-/** The npm build this section measures on Node: built now unless the checkout has one. */
+/** The npm build this section measures on Node: built now, from this checkout. */
 function ensureBuilt(ctx: BenchContext): string | undefined {
-  if (fs.existsSync(BUILT_CLI) && fs.existsSync(path.join(NPM, "mod.js"))) return undefined;
   ctx.progress("startup: building npm/ (build_npm.ts --no-test --no-smoke)");
   const built = spawnSync(
     nodeBinary(24, ROOT),
