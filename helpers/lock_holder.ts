@@ -108,6 +108,9 @@ async function hold(): Promise<void> {
       emit("ending");
       break;
     default:
+      // `releasing` comes before the release, so that a parent can check a grant it got against
+      // the start of this holder's release; `released` can come after another process's grant.
+      emit("releasing");
       await lock.release();
       emit("released");
   }

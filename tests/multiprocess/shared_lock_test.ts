@@ -99,11 +99,14 @@ describe(`shared kernel locks, ${CURRENT} parent`, () => {
       const grantedAt = Date.now();
       try {
         assert.equal(lock.shared, false);
+        // Each holder reports `releasing` just before its release: the exclusive grant must come
+        // after every one of them. (Its `released` may come after the grant: the grant can be
+        // quicker than the releaser's own return from release().)
         for (const h of holders) {
-          const released = await h.waitFor("released");
+          const releasing = await h.waitFor("releasing");
           assert.ok(
-            (released.t as number) <= grantedAt,
-            `holder ${h.pid} released at ${released.t}, after the exclusive grant at ${grantedAt}`,
+            (releasing.t as number) <= grantedAt,
+            `holder ${h.pid} began its release at ${releasing.t}, after the exclusive grant at ${grantedAt}`,
           );
         }
         // While it holds, a shared taker is refused.
