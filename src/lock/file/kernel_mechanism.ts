@@ -11,7 +11,7 @@
  * @module
  */
 import { hasCode } from "../../runtime/fs_error.ts";
-import type { FileHandle, KernelLockHandle } from "../../runtime/types.ts";
+import type { KernelLockHandle } from "../../runtime/types.ts";
 import {
   LockCreateError,
   LockInvalidError,
@@ -19,7 +19,12 @@ import {
   LockUnsupportedError,
 } from "../errors.ts";
 import { scratchPath } from "./lock_files.ts";
-import { readOwnerThrough, replaceOwnerFileKeepingOpen } from "./owner_file.ts";
+import {
+  type OpenOwnerFile,
+  putBackOwnerFile,
+  readOwnerThrough,
+  replaceOwnerFileKeepingOpen,
+} from "./owner_file.ts";
 import { readRecordFile, type RecordRead, retainOpen } from "./record_file.ts";
 import { type Attempt, busy, errorInit, type Grant, type LockContext } from "./mechanism.ts";
 import { type DecodedRecord, newOwnerRecord, nextNonce, type OwnerRecord } from "./owner.ts";
@@ -119,9 +124,10 @@ function grantFor(
   handle: KernelLockHandle,
   ino: number,
   owner: OwnerRecord,
-  ownerFile: FileHandle,
+  ownerOpen: OpenOwnerFile,
 ): Grant {
   const { rt, files } = ctx;
+  const ownerFile = ownerOpen.file;
   // The owner file's descriptor stays open while the lock is held, so that the checks before
   // every repository write read the record back in three calls instead of five. (It is not the
   // locked file: closing it never touches the fcntl lock.)
@@ -137,9 +143,8 @@ function grantFor(
     mechanism: "kernel",
     owner,
     release(): void {
-      try {
-        ownerFile.close();
-      } catch { /* the descriptor is gone either way */ }
+      // Kept for this process's next grant of the lock (owner_file.ts), or closed.
+      putBackOwnerFile(rt, files, ownerOpen);
       handle.release();
     },
     wake(): void {
@@ -179,14 +184,14 @@ function grant(
   tookOver: boolean,
 ): Attempt | undefined {
   try {
-    const { record, file } = replaceOwnerFileKeepingOpen(
+    const { record, open } = replaceOwnerFileKeepingOpen(
       ctx.rt,
       ctx.files,
       (token) => newOwnerRecord(ctx.rt, "kernel", token + 1, ctx.staleAfter),
     );
     // Removing a pidfile holder's stale record used claim files; sweep any a crash left.
     if (tookOver) sweepClaimDebris(ctx);
-    return { acquired: true, grant: grantFor(ctx, handle, handle.ino, record, file) };
+    return { acquired: true, grant: grantFor(ctx, handle, handle.ino, record, open) };
   } catch (error) {
     handle.release();
     if (hasCode(error, "ENOENT")) return undefined;

@@ -6,6 +6,7 @@
  */
 import type { FileHandle, RuntimeAdapter } from "../../runtime/types.ts";
 import { hasCode } from "../../runtime/fs_error.ts";
+import { lstatIfExists } from "../../runtime/lstat_if_exists.ts";
 import {
   type DecodedRecord,
   decodeOwnerRecord,
@@ -82,9 +83,82 @@ export function replaceOwnerFile(
   }
 }
 
+/** An owner file's descriptor and the file it was opened on (which it stays on for good). */
+export interface OpenOwnerFile {
+  readonly file: FileHandle;
+  readonly ino: number;
+  readonly dev: number;
+}
+
+/**
+ * Owner-file descriptors kept open between grants, per adapter and path, for the kernel
+ * mechanism, which runs on local filesystems only (where a write through a descriptor kept
+ * open is what the next reader of the path sees; NFS's close-to-open consistency is why the
+ * pidfile mechanism never keeps one). The next grant of the same lock in this process checks
+ * with one lstat that the file at the path is still the one open (a descriptor's inode cannot
+ * be reused while it is open), instead of an open, a close and, on Deno, the fstat and lstat
+ * that prove its open did not follow a symlink. Not on Windows, where an open file gets in the
+ * way of removing its directory. Bounded; the least recently kept is closed first.
+ */
+const idleOwnerFiles = new WeakMap<RuntimeAdapter, Map<string, OpenOwnerFile>>();
+
+/**
+ * How many idle owner-file descriptors a process keeps per adapter: enough for the few locks a
+ * process takes in a loop, few enough beside the SQLite connection cache's 64 under macOS's
+ * default limit of 256 descriptors.
+ */
+export const MAX_IDLE_OWNER_FILES = 16;
+
+function closeQuietly(file: FileHandle): void {
+  try {
+    file.close();
+  } catch { /* the descriptor is gone either way */ }
+}
+
+/** The idle descriptor of `path`, if one is kept and still is the file at `path`. */
+function takeIdleOwnerFile(rt: RuntimeAdapter, path: string): OpenOwnerFile | undefined {
+  const idle = idleOwnerFiles.get(rt);
+  const kept = idle?.get(path);
+  if (!kept) return undefined;
+  idle!.delete(path);
+  let current = false;
+  try {
+    const there = lstatIfExists(rt, path);
+    current = there !== undefined && there.isFile && !there.isSymlink &&
+      there.ino === kept.ino && there.dev === kept.dev;
+  } catch { /* cannot tell: open the path afresh */ }
+  if (current) return kept;
+  closeQuietly(kept.file);
+  return undefined;
+}
+
+/**
+ * Gives back the owner-file descriptor a grant kept open (at its release): kept for the next
+ * grant of the same lock in this process, or closed. Never throws.
+ */
+export function putBackOwnerFile(rt: RuntimeAdapter, files: LockFiles, open: OpenOwnerFile): void {
+  if (rt.platform === "windows" || rt.platform === "win32" || open.ino === 0) {
+    closeQuietly(open.file);
+    return;
+  }
+  let idle = idleOwnerFiles.get(rt);
+  if (!idle) idleOwnerFiles.set(rt, idle = new Map());
+  const previous = idle.get(files.ownerPath);
+  if (previous && previous.file !== open.file) closeQuietly(previous.file);
+  idle.delete(files.ownerPath);
+  idle.set(files.ownerPath, open);
+  if (idle.size > MAX_IDLE_OWNER_FILES) {
+    const [oldest, entry] = idle.entries().next().value!;
+    idle.delete(oldest);
+    closeQuietly(entry.file);
+  }
+}
+
 /**
  * {@linkcode replaceOwnerFile}, leaving the owner file's descriptor open for the caller, who
- * must close it: a holder reads its own record back through it ({@linkcode readOwnerThrough}).
+ * must give it back ({@linkcode putBackOwnerFile}) or close it: a holder reads its own record
+ * back through it ({@linkcode readOwnerThrough}). Reuses the descriptor an earlier grant of the
+ * same lock in this process gave back, when the file at the path is still that one.
  *
  * @throws {FsError} (the descriptor is then closed)
  */
@@ -92,14 +166,22 @@ export function replaceOwnerFileKeepingOpen(
   rt: RuntimeAdapter,
   files: LockFiles,
   make: (previousToken: number) => OwnerRecord,
-): { record: OwnerRecord; file: FileHandle } {
-  const file = openOwnerFile(rt, files);
-  try {
-    return { record: rewriteOwner(file, make), file };
-  } catch (error) {
+): { record: OwnerRecord; open: OpenOwnerFile } {
+  let open = takeIdleOwnerFile(rt, files.ownerPath);
+  if (!open) {
+    const file = openOwnerFile(rt, files);
     try {
-      file.close();
-    } catch { /* the first error is the one to report */ }
+      const info = file.stat();
+      open = { file, ino: info.ino, dev: info.dev };
+    } catch (error) {
+      closeQuietly(file);
+      throw error;
+    }
+  }
+  try {
+    return { record: rewriteOwner(open.file, make), open };
+  } catch (error) {
+    closeQuietly(open.file);
     throw error;
   }
 }

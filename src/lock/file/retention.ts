@@ -27,8 +27,14 @@ export const YIELD_MS = 1;
 interface Run {
   /** When the run's first grant was made (performance.now()). */
   readonly since: number;
-  /** The wake deferred by the last release, cancelled by a re-grant. */
-  wake?: ReturnType<typeof setTimeout>;
+  /** The wake the last release deferred, until a re-grant cancels it or the timer pays it. */
+  owed?: () => void;
+  /**
+   * The timer that pays an owed wake: armed by a release when none is, so that a tight loop
+   * of re-grants creates about one timer per event-loop turn, not one per release (a timer
+   * cost more than the rest of Deno's release).
+   */
+  timer?: ReturnType<typeof setTimeout>;
   /** Set when the run ended with waiters present: the next acquire waits until then. */
   yieldUntil?: number;
 }
@@ -37,22 +43,31 @@ const runs = new Map<string, Run>();
 const MAX_KEYS = 4096;
 
 /**
- * A grant of the lock `key` was made in this process: a deferred wake pending for it is
+ * A grant of the lock `key` was made in this process: a deferred wake owed for it is
  * cancelled (the lock never reached anyone else: their waiters need no wake-up).
  */
 export function granted(key: string): void {
   const run = runs.get(key);
-  if (run?.wake !== undefined) {
-    clearTimeout(run.wake);
-    run.wake = undefined;
+  if (run?.owed !== undefined) {
+    run.owed = undefined;
     return;
   }
   if (runs.size >= MAX_KEYS) runs.clear();
   runs.set(key, { since: performance.now() });
 }
 
+/** The timer of `run` ran: pays its owed wake, if a re-grant did not cancel it meanwhile. */
+function pay(key: string, run: Run): void {
+  run.timer = undefined;
+  const owed = run.owed;
+  if (owed === undefined) return; // held again since: the next release arms a new timer
+  run.owed = undefined;
+  if (runs.get(key) === run) runs.delete(key);
+  owed();
+}
+
 /**
- * The lock `key` was released; `wake` wakes other processes' waiters. Deferred to the next turn
+ * The lock `key` was released; `wake` wakes other processes' waiters. Deferred to a later turn
  * of the event loop within a run; at once, and with a yield, when the run is over and
  * `waitersPresent()` says a process waits.
  */
@@ -72,11 +87,8 @@ export function released(key: string, wake: () => void, waitersPresent: () => bo
     runs.set(key, { since: performance.now() });
     return released(key, wake, waitersPresent);
   }
-  run.wake = setTimeout(() => {
-    run.wake = undefined;
-    if (runs.get(key) === run) runs.delete(key);
-    wake();
-  }, 0);
+  run.owed = wake;
+  run.timer ??= setTimeout(() => pay(key, run), 0);
 }
 
 /**

@@ -11,7 +11,7 @@
  * injected by an adapter, as tests/unit/lock/hardening_test.ts does for sshfs.
  *
  * Expected: descriptors held after N acquire/release cycles on N paths stay bounded (the cache
- * of 64 connections and a few more). Before the fix: one per path.
+ * of 64 connections, the idle owner files' cap and a few more). Before the fix: one per path.
  *
  *   node_modules/node24/bin/node --test tests/multiprocess/regressions/no_links_fd_leak_test.ts
  *   node_modules/deno/deno test -A tests/multiprocess/regressions/no_links_fd_leak_test.ts
@@ -25,6 +25,7 @@ import { FileLock, FsError } from "../../../mod.ts";
 import { runtime } from "../../../src/runtime/select/current.ts";
 import type { RuntimeAdapter } from "../../../src/runtime/types.ts";
 import { MAX_RETAINED, retainedCount } from "../../../src/lock/file/record_file.ts";
+import { MAX_IDLE_OWNER_FILES } from "../../../src/lock/file/owner_file.ts";
 
 let dir = "";
 before(() => {
@@ -55,8 +56,9 @@ it("locking many paths on a filesystem without hard links does not leak descript
   const grown = openFds() - fdsBefore;
   const retained = retainedCount() - retainedBefore;
   assert.ok(
-    grown <= 64 + MAX_RETAINED + 8,
+    grown <= 64 + MAX_RETAINED + MAX_IDLE_OWNER_FILES + 8,
     `${N} lock paths locked and released: ${grown} descriptors stay open ` +
-      `(${retained} kept by retainOpen, the rest idle SQLite connections, capped at 64)`,
+      `(${retained} kept by retainOpen, the rest idle SQLite connections, capped at 64, ` +
+      `and idle owner files, capped at ${MAX_IDLE_OWNER_FILES})`,
   );
 });
