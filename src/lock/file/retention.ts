@@ -25,8 +25,8 @@ export const MAX_RUN_MS = 4;
 export const YIELD_MS = 1;
 
 interface Run {
-  /** When the run's first grant was made (performance.now()). */
-  readonly since: number;
+  /** When the run's first grant was made (performance.now()); moved on when a run goes on. */
+  since: number;
   /** The wake the last release deferred, until a re-grant cancels it or the timer pays it. */
   owed?: () => void;
   /**
@@ -79,13 +79,17 @@ export function released(key: string, wake: () => void, waitersPresent: () => bo
   }
   if (performance.now() - run.since >= MAX_RUN_MS) {
     if (waitersPresent()) {
+      // The wake is paid now: the run's timer has nothing left to pay.
+      if (run.timer !== undefined) clearTimeout(run.timer);
+      run.timer = undefined;
+      run.owed = undefined;
       runs.set(key, { since: performance.now(), yieldUntil: performance.now() + YIELD_MS });
       wake();
       return;
     }
-    // Nobody waits: a new run begins, and the next look is MAX_RUN_MS away.
-    runs.set(key, { since: performance.now() });
-    return released(key, wake, waitersPresent);
+    // Nobody waits: the run goes on, and the next look is MAX_RUN_MS away. The same run, with
+    // its armed timer: a loop that never lets timers run must not pile up one per run.
+    run.since = performance.now();
   }
   run.owed = wake;
   run.timer ??= setTimeout(() => pay(key, run), 0);

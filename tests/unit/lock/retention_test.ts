@@ -81,4 +81,30 @@ describe("retention", () => {
     await turn();
     assert.equal(woken, 0, "the re-grant cancelled it");
   });
+
+  it("a loop that never lets timers run arms one timer, however many runs it goes through", async () => {
+    const k = key();
+    let woken = 0;
+    let armed = 0;
+    const original = globalThis.setTimeout;
+    globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+      armed++;
+      return original(...args);
+    }) as typeof setTimeout;
+    try {
+      granted(k);
+      // Ten runs' worth of re-grants, with no turn of the event loop in between.
+      for (let run = 0; run < 10; run++) {
+        released(k, () => woken++, () => false);
+        busyWait(MAX_RUN_MS + 1);
+        granted(k);
+      }
+      released(k, () => woken++, () => false);
+    } finally {
+      globalThis.setTimeout = original;
+    }
+    assert.equal(armed, 1, "one timer for the whole loop");
+    await turn();
+    assert.equal(woken, 1, "the last release's wake is paid");
+  });
 });
