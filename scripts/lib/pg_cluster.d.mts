@@ -39,7 +39,10 @@ export declare function startCluster(
 /** Stops the cluster in `dir` and removes it. */
 export declare function stopClusterDir(dir: string): void;
 
+/** `pg_ctl restart -m fast` of the cluster in `dir`. */
+export declare function restartClusterDir(dir: string): void;
+
 /** Whether the postgres tests run, skip (outside CI) or fail (CI=true), and why. */
 export declare function postgresTestMode():
-  | { state: "run" }
+  | { state: "env" | "start" }
   | { state: "skip" | "fail"; why: string };

@@ -173,7 +173,7 @@ export function startCluster(options = {}) {
     env: { PGHOST: dir, PGPORT: String(port), PGUSER: user, PGDATABASE: database },
     version,
     restart() {
-      pgCtl("restart", "-m", "fast");
+      restartClusterDir(dir);
     },
     stop() {
       if (stopped) return;
@@ -209,17 +209,40 @@ export function stopClusterDir(dir) {
 }
 
 /**
- * What tests do when PostgreSQL is not there: `"run"` when PG* points at a server
- * (HOLDFAST_PG=1, set by scripts/test_all.mjs or by the caller), otherwise a reason to skip, which
- * under CI=true is a failure instead (the caller throws it).
+ * `pg_ctl restart -m fast` of the cluster in `dir` (every session is terminated).
  *
- * @returns {{ state: "run" } | { state: "skip" | "fail", why: string }}
+ * @param {string} dir
+ */
+export function restartClusterDir(dir) {
+  const bin = findPgBin();
+  if (!bin) throw new Error("PostgreSQL not found");
+  runAsServerUser([
+    path.join(bin, "pg_ctl"),
+    "-D",
+    path.join(dir, "data"),
+    "-l",
+    path.join(dir, "server.log"),
+    "-w",
+    "-t",
+    "60",
+    "restart",
+    "-m",
+    "fast",
+  ]);
+}
+
+/**
+ * How tests get a server: `"env"` when PG* points at one (HOLDFAST_PG=1, set by
+ * scripts/test_all.mjs, which started it); `"start"` when PostgreSQL is installed (the test
+ * file starts its own cluster); otherwise `"skip"` with the reason, which under CI=true is
+ * `"fail"` instead (the PostgreSQL tests must run in CI).
+ *
+ * @returns {{ state: "env" | "start" } | { state: "skip" | "fail", why: string }}
  */
 export function postgresTestMode() {
-  if (process.env.HOLDFAST_PG === "1" && process.env.PGHOST) return { state: "run" };
-  const why = findPgBin()
-    ? "no server given (scripts/test_all.mjs starts one; or set PGHOST etc. and HOLDFAST_PG=1)"
-    : "PostgreSQL is not installed (apt-get install -y postgresql)";
+  if (process.env.HOLDFAST_PG === "1" && process.env.PGHOST) return { state: "env" };
+  if (findPgBin()) return { state: "start" };
+  const why = "PostgreSQL is not installed (apt-get install -y postgresql)";
   return { state: process.env.CI === "true" ? "fail" : "skip", why };
 }
 
