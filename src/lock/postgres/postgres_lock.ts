@@ -132,47 +132,46 @@ const RESET_SQL = "RESET idle_session_timeout; RESET idle_in_transaction_session
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Reads who holds `key` (pg_locks, pg_stat_activity, the fence row); undefined if unknown. */
+/**
+ * Reads who holds `key` (pg_locks, pg_stat_activity, the fence row); undefined when no session
+ * holds it. @throws the driver's error
+ */
 async function readHolder(session: Session, r: Resolved): Promise<PostgresHolder | undefined> {
   const { classid, objid } = lockTableIds(r.key);
-  try {
-    const { rows } = await session.client.query(
-      `SELECT l.pid, a.application_name, f.holder, f.token
-         FROM pg_locks l
-         LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-         LEFT JOIN ${FENCE_TABLE} f ON f.namespace = $3 AND f.name = $4
-        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid
-          AND l.objsubid = 1
-          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        LIMIT 1`,
-      [classid, objid, r.namespace, r.resource],
-    );
-    if (rows.length === 0) return undefined;
-    const row = rows[0];
-    const pid = Number(row.pid);
-    const recorded = (row.holder ?? {}) as Record<string, unknown>;
-    // The fence row names the last grantee: it is this holder's only if the backends agree (a
-    // holder of a colliding name, or of the key outside holdfast, has another one).
-    const same = recorded.backendPid === pid;
-    return {
-      pid,
-      hostname: same && typeof recorded.hostname === "string" ? recorded.hostname : "",
-      ...(typeof row.application_name === "string" && row.application_name !== ""
-        ? { applicationName: row.application_name }
-        : {}),
-      ...(same
-        ? {
-          clientPid: Number(recorded.pid),
-          runtime: String(recorded.runtime),
-          version: String(recorded.version),
-          acquiredAt: String(recorded.acquiredAt),
-          token: Number(row.token),
-        }
-        : {}),
-    };
-  } catch {
-    return undefined;
-  }
+  const { rows } = await session.client.query(
+    `SELECT l.pid, a.application_name, f.holder, f.token
+       FROM pg_locks l
+       LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+       LEFT JOIN ${FENCE_TABLE} f ON f.namespace = $3 AND f.name = $4
+      WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid
+        AND l.objsubid = 1
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      LIMIT 1`,
+    [classid, objid, r.namespace, r.resource],
+  );
+  if (rows.length === 0) return undefined;
+  const row = rows[0];
+  const pid = Number(row.pid);
+  const recorded = (row.holder ?? {}) as Record<string, unknown>;
+  // The fence row names the last grantee: it is this holder's only if the backends agree (a
+  // holder of a colliding name, or of the key outside holdfast, has another one).
+  const same = recorded.backendPid === pid;
+  return {
+    pid,
+    hostname: same && typeof recorded.hostname === "string" ? recorded.hostname : "",
+    ...(typeof row.application_name === "string" && row.application_name !== ""
+      ? { applicationName: row.application_name }
+      : {}),
+    ...(same
+      ? {
+        clientPid: Number(recorded.pid),
+        runtime: String(recorded.runtime),
+        version: String(recorded.version),
+        acquiredAt: String(recorded.acquiredAt),
+        token: Number(row.token),
+      }
+      : {}),
+  };
 }
 
 /**
@@ -189,6 +188,24 @@ async function cancelWait(target: Target, session: Session): Promise<void> {
   } finally {
     await side?.close(false).catch(() => {});
   }
+}
+
+/** What {@linkcode PostgresLock.inspect} reports. */
+export interface PostgresLockInfo {
+  /** The resource, as named. */
+  readonly resource: string;
+  /** Its namespace. */
+  readonly namespace: string;
+  /** The server, as `postgres user@host:port/database`. */
+  readonly target: string;
+  /** `held` while some session holds the advisory lock, `free` otherwise. */
+  readonly state: "free" | "held";
+  /** The holder, when held (its backend pid; the rest when it is a holdfast holder). */
+  readonly holder?: PostgresHolder;
+  /** The fence row's token: the last grant's (0 when the name was never granted). */
+  readonly token: number;
+  /** The 64-bit advisory lock key. */
+  readonly key: bigint;
 }
 
 /**
@@ -380,6 +397,52 @@ export class PostgresLock implements Lock {
   }
 
   /**
+   * Reports the lock on `resource` without taking it: held or free, the holder (backend pid,
+   * application_name, and what its fence row says of its process), the last grant's token.
+   *
+   * @throws the connection errors of {@linkcode PostgresLock.acquire}
+   */
+  static async inspect(
+    resource: string,
+    options: Pick<PostgresLockOptions, "connection" | "namespace"> = {},
+  ): Promise<PostgresLockInfo> {
+    const r = resolveOptions(resource, { namespace: options.namespace });
+    let target: Target | undefined;
+    const init = () => ({
+      resource: r.resource,
+      namespace: r.namespace,
+      target: target?.description ?? "postgres",
+    });
+    let session: Session | undefined;
+    try {
+      target = await resolveTarget(options.connection);
+      await checkTarget(target);
+      session = await target.open();
+      const holder = await readHolder(session, r);
+      const { rows } = await session.client.query(
+        `SELECT token FROM ${FENCE_TABLE} WHERE namespace = $1 AND name = $2`,
+        [r.namespace, r.resource],
+      );
+      return {
+        resource: r.resource,
+        namespace: r.namespace,
+        target: target.description,
+        state: holder ? "held" : "free",
+        ...(holder ? { holder } : {}),
+        token: rows.length ? Number(rows[0].token) : 0,
+        key: r.key,
+      };
+    } catch (error) {
+      if (error instanceof SelfTestFailure) {
+        throw new PostgresLockUnsupportedError({ ...init(), detail: error.detail });
+      }
+      throw classify(error, init());
+    } finally {
+      await session?.close(false).catch(() => {});
+    }
+  }
+
+  /**
    * Waits for the lock on `resource` in the server's own lock queue (a release wakes the next
    * waiter at once). Connection losses while waiting (a server restart) are retried until the
    * timeout. The first use of a server runs the self-test and creates the fence table.
@@ -461,7 +524,9 @@ export class PostgresLock implements Lock {
         connectedOnce = true;
         const result = await PostgresLock.#grant(r, target, session, mode, deadline, wait.signal);
         if (result === "busy") {
-          const holder = mode === "try-once" ? undefined : await readHolder(session, r);
+          const holder = mode === "try-once"
+            ? undefined
+            : await readHolder(session, r).catch(() => undefined);
           await session.close(false).catch(() => {});
           if (mode === "try-once") return undefined;
           throw new PostgresLockTimeoutError({
