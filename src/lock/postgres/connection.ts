@@ -195,6 +195,18 @@ async function backendPidOf(client: PgClientLike & { processID?: number | null }
 
 const ignore = () => {};
 
+/** How long a destroying close waits for a clean end before it destroys the socket, in ms. */
+const DESTROY_AFTER_MS = 500;
+
+/** Destroys the socket under a `pg.Client` (its `connection.stream`), if it has one. */
+function destroySocket(client: unknown): void {
+  const stream = (client as { connection?: { stream?: { destroy?: () => void } } }).connection
+    ?.stream;
+  try {
+    stream?.destroy?.();
+  } catch { /* already gone */ }
+}
+
 function poolTarget(pool: PgPool): Target {
   const known = pools.get(pool);
   if (known) return known;
@@ -266,8 +278,19 @@ async function configTarget(config: PgClientConfig): Promise<Target> {
       client,
       backendPid,
       pooled: false,
-      close() {
-        closing ??= client.end().then(ignore, ignore);
+      close(destroy: boolean) {
+        closing ??= (async () => {
+          const ended = client.end().then(ignore, ignore);
+          if (!destroy) return await ended;
+          // A session given up on may sit on a connection nothing answers any more (a network
+          // partition): end() would wait for the server's FIN until TCP gives up, minutes
+          // later. After a moment the socket is destroyed instead (pg has no public call for
+          // it); the server frees the lock when it ends the session.
+          const timer = setTimeout(() => destroySocket(client), DESTROY_AFTER_MS);
+          runtime.unrefTimer(timer);
+          await ended;
+          clearTimeout(timer);
+        })();
         return closing;
       },
     };

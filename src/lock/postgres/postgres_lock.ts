@@ -130,6 +130,9 @@ function lockTimeoutSetting(deadline: number): string {
 const RESET_SQL = "RESET idle_session_timeout; RESET idle_in_transaction_session_timeout; " +
   "RESET lock_timeout; RESET client_connection_check_interval";
 
+/** How long `release()` waits for the server's answer when the lock has no lease, in ms. */
+const RELEASE_BOUND_MS = 10_000;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -370,17 +373,42 @@ export class PostgresLock implements Lock {
     client.removeListener("end", this.#onSessionEnd);
     let failure: unknown;
     if (!lost) {
+      // Bounded: on a connection that stopped answering (a partition that began after the last
+      // heartbeat) the unlock would wait for TCP to give up. Past the lease deadline the server
+      // frees the lock itself; without a lease, after RELEASE_BOUND_MS.
+      const bound = this.#heartbeat
+        ? Math.max(0, this.#heartbeat.deadline - monotonicNow())
+        : RELEASE_BOUND_MS;
+      let timer: unknown;
+      const unanswered = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(`the server did not answer the unlock within ${Math.round(bound)} ms`),
+            ),
+          bound,
+        );
+      });
       try {
-        await client.query("SELECT pg_advisory_unlock($1::bigint)", [String(this.key)]);
-        // A pool's client goes back to the pool as it came: none of the lock's settings (its
-        // idle_session_timeout would have the server end an idle pooled connection).
-        if (this.#session.pooled) await client.query(RESET_SQL);
+        await Promise.race([
+          (async () => {
+            await client.query("SELECT pg_advisory_unlock($1::bigint)", [String(this.key)]);
+            // A pool's client goes back to the pool as it came: none of the lock's settings
+            // (its idle_session_timeout would have the server end an idle pooled connection).
+            if (this.#session.pooled) await client.query(RESET_SQL);
+          })(),
+          unanswered,
+        ]);
       } catch (error) {
         failure = error;
+      } finally {
+        clearTimeout(timer as number);
       }
     }
     client.removeListener("error", this.#onSessionError);
-    await this.#session.close(lost || failure !== undefined).catch(() => {});
+    const closing = this.#session.close(lost || failure !== undefined).catch(() => {});
+    // A lost session is let go without waiting: nothing may answer on it any more.
+    if (!lost) await closing;
     if (failure !== undefined) {
       throw new PostgresLockReleaseError({
         resource: this.resource,
