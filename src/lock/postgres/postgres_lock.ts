@@ -10,7 +10,13 @@ import { InvalidArgumentError } from "../../errors/invalid_argument.ts";
 import { runtime } from "../../runtime/select/current.ts";
 import { holding, type Lock, type LockWaitOptions } from "../lock.ts";
 import { classify, codeOf, isTransient } from "./classify.ts";
-import { type PostgresConnection, resolveTarget, type Session, type Target } from "./connection.ts";
+import {
+  DEFAULT_CONNECT_TIMEOUT,
+  type PostgresConnection,
+  resolveTarget,
+  type Session,
+  type Target,
+} from "./connection.ts";
 import {
   type PostgresHolder,
   PostgresLockAbortedError,
@@ -538,7 +544,9 @@ export class PostgresLock implements Lock {
       if (wait.signal?.aborted) throw aborted();
       let session: Session | undefined;
       try {
-        const facts = await checkTarget(target);
+        const connectTimeout = () =>
+          Math.min(DEFAULT_CONNECT_TIMEOUT, Math.max(deadline - monotonicNow(), 1_000));
+        const facts = await checkTarget(target, connectTimeout());
         if (r.lease !== Infinity && facts.serverVersion < 140000) {
           throw new PostgresLockUnsupportedError({
             ...init(),
@@ -548,7 +556,7 @@ export class PostgresLock implements Lock {
               "Upgrade the server, or pass lease: Infinity (a paused holder then keeps the lock)",
           });
         }
-        session = await target.open();
+        session = await target.open(connectTimeout());
         connectedOnce = true;
         const result = await PostgresLock.#grant(r, target, session, mode, deadline, wait.signal);
         if (result === "busy") {
@@ -572,6 +580,9 @@ export class PostgresLock implements Lock {
         if ((error as PostgresLockError | undefined)?.code?.startsWith?.("LOCK_")) throw error;
         if (error instanceof InvalidArgumentError) throw error;
         await session?.close(true).catch(() => {});
+        // Aborted while connecting or checking the server: the caller asked to stop, so that
+        // is the answer, whatever the connection did meanwhile.
+        if (wait.signal?.aborted) throw aborted();
         // A session lost while waiting (the server restarted, the backend was terminated):
         // reconnect and wait again, until the timeout. The first connection's failure is the
         // caller's to see at once (a wrong host must not wait out the timeout).
@@ -620,6 +631,11 @@ export class PostgresLock implements Lock {
     } else {
       let onAbort: (() => void) | undefined;
       let cancelling: Promise<void> | undefined;
+      // The signal may have fired while connecting: a listener added now would never run.
+      if (signal?.aborted) {
+        await session.close(true).catch(() => {});
+        return "aborted";
+      }
       try {
         if (signal) {
           onAbort = () => (cancelling = cancelWait(target, session));
