@@ -585,8 +585,10 @@ export class PostgresLock implements Lock {
         if (wait.signal?.aborted) throw aborted();
         // A session lost while waiting (the server restarted, the backend was terminated):
         // reconnect and wait again, until the timeout. The first connection's failure is the
-        // caller's to see at once (a wrong host must not wait out the timeout).
-        if (connectedOnce && isTransient(error) && !wait.signal?.aborted) {
+        // caller's to see at once (a wrong host must not wait out the timeout), unless the
+        // server itself said it is starting up or shutting down (57P03: a restart under way).
+        const restarting = codeOf(error) === "57P03";
+        if ((connectedOnce || restarting) && isTransient(error) && !wait.signal?.aborted) {
           const left = deadline - monotonicNow();
           if (left > 0) {
             await sleep(Math.min(left, 50 * 2 ** Math.min(attempt, 4)));
