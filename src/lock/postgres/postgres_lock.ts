@@ -595,7 +595,9 @@ export class PostgresLock implements Lock {
             await sleep(Math.min(left, 50 * 2 ** Math.min(attempt, 4)));
             if (monotonicNow() < deadline) continue;
           }
-          throw new PostgresLockTimeoutError({ ...init(), timeout: wait.timeout, cause: error });
+          // The wait ran out while the server could not be reached: that is what to report
+          // (a timeout would say that another session holds the lock).
+          throw classify(error, init());
         }
         throw classify(error, init());
       }
