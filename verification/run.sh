@@ -11,7 +11,8 @@
 # Exits 1 if any check does not end as expected, or a search was incomplete. Needs spin and gcc
 # (apt-get install spin gcc). Builds in a temp directory. HOLDFAST_VERIFY_FULL=1 adds the breaker
 # safety check with up to 2 deaths (54.5 million states, over 2 minutes and about 7 GB of memory)
-# and two lease.pml checks with 1 death (each 1 to 2 minutes and up to 4 GB).
+# and two lease.pml checks with 1 death (each 1 to 2 minutes and up to 4 GB). A mutant may name
+# the property its counterexample must violate (pg_lease.pml: G1 or W).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 command -v spin > /dev/null || { echo "verify: spin not found (apt-get install spin)" >&2; exit 2; }
@@ -21,10 +22,12 @@ trap 'rm -rf "$work"' EXIT
 failed=0
 started=$SECONDS
 
-# check NAME MODEL safety|liveness pass|mutant [spin -D options...]
+# check NAME MODEL safety|liveness pass|mutant|mutant:PROPERTY [spin -D options...]
+# mutant:PROPERTY: the counterexample must violate that property (pan's first error names it).
 check() {
-  local name=$1 model=$2 kind=$3 expect=$4
+  local name=$1 model=$2 kind=$3 expect=$4 want=
   shift 4
+  case $expect in mutant:*) want=${expect#mutant:}; expect=mutant ;; esac
   local dir="$work/$name"
   mkdir -p "$dir"
   cp "$here/$model" "$dir/"
@@ -43,8 +46,9 @@ check() {
     fi
   ) || { echo "$name: spin or gcc failed:"; cat "$dir/spin.log"; failed=1; return; }
   local log="$dir/pan.log"
-  local errors states depth verdict
+  local errors states depth verdict first
   errors=$(grep -oE 'errors: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+  first=$(grep -m1 -E 'pan:1:' "$log" || true)
   states=$(grep -E 'states, stored' "$log" | tail -1 | awk '{print $1}')
   depth=$(grep -oE 'depth reached [0-9]+' "$log" | tail -1 | awk '{print $3}')
   verdict=ok
@@ -56,8 +60,10 @@ check() {
     verdict="FAILED (counterexample: $(grep -E 'pan:1:' "$log" | head -1))"
   elif [ "$expect" != pass ] && [ "$errors" = 0 ]; then
     verdict="FAILED (expected a counterexample, found none)"
+  elif [ -n "$want" ] && [[ "$first" != *"$want"* ]]; then
+    verdict="FAILED (expected $want to fail: $first)"
   elif [ "$expect" = mutant ]; then
-    verdict="ok (mutant rejected: $(grep -E 'pan:1:' "$log" | head -1 | sed 's/^pan:1: //'))"
+    verdict="ok (mutant rejected: ${first#pan:1: })"
   fi
   local deaths=2
   case " $* " in *" -DMAXKILL=1 "*) deaths=1 ;; *" -DMAXKILL=0 "*) deaths=0 ;; esac
@@ -122,6 +128,33 @@ if [ "${HOLDFAST_VERIFY_FULL:-}" = 1 ]; then
   check lease lease.pml liveness pass -DMAXKILL=1
   check lease/breaker-reader-stalls lease.pml safety pass -DMAXKILL=1 -DBREAKER_READER_STALLS
 fi
+# The PostgreSQL lease (pg_lease.pml, docs/PROTOCOL.md section 13): a holder that may be paused
+# anywhere, the server (idle_session_timeout reset at each heartbeat's receipt, the fence row),
+# one waiter, message delays up to 1 tick or without bound, the holder's clock up to DRIFT slow;
+# every behaviour up to tick 14. G1: the holder's signal fires before the waiter's grant; W: no
+# write of a former holder lands. No deaths (-DMAXKILL=0: a dead holder's session ends, and it
+# believes nothing). Mutants: the naive rule fails G1, with or without pauses, with or without
+# its query timeout; so does the rule without a margin for the clock rate (-DLH=6) and a session
+# ended by the server at any time (-DTERMINATE), against which the fence still holds (W passes).
+check pg_lease pg_lease.pml safety pass -DMAXKILL=0
+check pg_lease/boundary pg_lease.pml safety pass -DMAXKILL=0 -DLH=5
+check pg_lease/drift-2 pg_lease.pml safety pass -DMAXKILL=0 -DDRIFT=2
+check pg_lease/mutant-naive pg_lease.pml safety mutant:G1_signal_before_grant -DMAXKILL=0 \
+  -DMUTANT_NAIVE
+check pg_lease/mutant-naive-timeout pg_lease.pml safety mutant:G1_signal_before_grant \
+  -DMAXKILL=0 -DMUTANT_NAIVE -DNAIVE_QT
+check pg_lease/mutant-naive-no-pause pg_lease.pml safety mutant:G1_signal_before_grant \
+  -DMAXKILL=0 -DMUTANT_NAIVE -DNO_PAUSE
+check pg_lease/mutant-no-margin pg_lease.pml safety mutant:G1_signal_before_grant -DMAXKILL=0 \
+  -DLH=6
+check pg_lease/mutant-check-then-write pg_lease.pml safety mutant:W_fenced_write -DMAXKILL=0 \
+  -DMUTANT_CHECK_THEN_WRITE
+check pg_lease/mutant-no-fence pg_lease.pml safety mutant:W_fenced_write -DMAXKILL=0 \
+  -DMUTANT_NO_FENCE
+check pg_lease/terminated pg_lease.pml safety mutant:G1_signal_before_grant -DMAXKILL=0 \
+  -DTERMINATE
+check pg_lease/terminated-fenced pg_lease.pml safety pass -DMAXKILL=0 -DTERMINATE -DNO_G1
+
 # The old protocol (rename aside, inode compared): it must still fail (D9).
 check breaker-old-rename-aside breaker_rename_aside.pml safety mutant
 
