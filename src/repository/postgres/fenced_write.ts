@@ -1,0 +1,61 @@
+/**
+ * The fenced write: one transaction that locks the fence row of a state's name, checks that it
+ * still carries the writer's token, and only then changes the state row. A former holder
+ * (paused, partitioned, its connection cut) whose lock was granted again meanwhile finds a
+ * larger token and changes nothing: the state stays the newer holder's.
+ *
+ * Why this is enough: the lock's grant raises the token in the same row this transaction locks
+ * (`FOR UPDATE`). Either the grant committed first, and this transaction reads the new token
+ * and refuses; or this transaction locked the row first, and the grant waits for its commit,
+ * so the write lands before the new holder is granted and reads the state.
+ *
+ * @module
+ */
+import type { PgPool, PgQueryable } from "./pg_driver.ts";
+import type { StateSql } from "./state_sql.ts";
+
+/** The outcome of a fenced write. */
+export type FenceOutcome =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly found: string | undefined };
+
+/**
+ * Runs `change` in a transaction on a client of `pool`, after checking under a row lock that
+ * the fence of (`namespace`, `name`) is `token`. Commits if so; rolls back and reports the
+ * token found (`undefined`: no fence row) if not.
+ *
+ * @throws whatever the server or `change` throws; the transaction is then rolled back and the
+ *   client discarded.
+ */
+export async function fencedWrite(
+  pool: PgPool,
+  sql: StateSql,
+  namespace: string,
+  name: string,
+  token: number,
+  change: (client: PgQueryable) => Promise<unknown>,
+): Promise<FenceOutcome> {
+  const client = await pool.connect();
+  let inTransaction = false;
+  try {
+    await client.query("BEGIN");
+    inTransaction = true;
+    const fence = await client.query<{ token: string }>(sql.fence, [namespace, name]);
+    const found = fence.rows[0]?.token;
+    if (found !== String(token)) {
+      await client.query("ROLLBACK");
+      client.release();
+      return { ok: false, found };
+    }
+    await change(client);
+    inTransaction = false;
+    await client.query("COMMIT");
+  } catch (error) {
+    if (inTransaction) await client.query("ROLLBACK").catch(() => {});
+    // A client whose state is unknown is never handed to the next caller.
+    client.release(error instanceof Error ? error : true);
+    throw error;
+  }
+  client.release();
+  return { ok: true };
+}
