@@ -1,0 +1,96 @@
+/**
+ * A child process driving a `PostgresRepository`, for multi-process tests. The server comes
+ * from the `PG*` environment variables (`PGAPPNAME` names the child's sessions, so that a test
+ * can find and terminate them).
+ *
+ * It prints one JSON object per line on stdout, each written synchronously so that the parent
+ * sees every acknowledged operation even if the process is SIGKILLed right after.
+ *
+ * Modes (`--mode`):
+ * - `increment`: `--count` times, `update` state `--name` to `{ n: n + 1 }`; prints
+ *   `{"event":"updated","n":...}` for each, then `done`.
+ * - `gated`: one `update` of `--name` whose function prints `inside`, waits until the file
+ *   `--gate` exists, then returns `{ owner: --tag }`; prints `updated`, or `error` with the
+ *   code (the test expects `STATE_LOCK_LOST` once the lock was taken away meanwhile).
+ * - `seq`: `update` state `--name` to `{ seq: seq + 1, pad }` until killed, where `pad` is
+ *   `(seq % 512) * 64` characters, so that a torn or mixed state would show; prints
+ *   `{"event":"ack","seq":...}` after each update returned.
+ *
+ * Every mode prints `ready` first; a failure prints `error` with the code and exits 1.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import * as fs from "node:fs";
+import process from "node:process";
+import { runtime } from "../src/runtime/select/current.ts";
+import { PostgresRepository } from "../src/repository/postgres/postgres_repository.ts";
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    mode: { type: "string", default: "increment" },
+    name: { type: "string", default: "state" },
+    namespace: { type: "string", default: "default" },
+    table: { type: "string" },
+    count: { type: "string", default: "1" },
+    gate: { type: "string" },
+    tag: { type: "string", default: "w" },
+  },
+});
+
+function emit(event: string, extra: Record<string, unknown> = {}): void {
+  fs.writeSync(1, JSON.stringify({ event, pid: runtime.pid, ...extra }) + "\n");
+}
+
+const name = values.name!;
+const repo = new PostgresRepository<Record<string, unknown>>({
+  namespace: values.namespace!,
+  timeout: 60_000,
+  ...(values.table ? { table: values.table } : {}),
+});
+
+async function increment(): Promise<void> {
+  const count = Number(values.count);
+  for (let i = 0; i < count; i++) {
+    const next = await repo.update(name, (current) => ({ n: ((current?.n as number) ?? 0) + 1 }));
+    emit("updated", { n: next.n });
+  }
+  emit("done", { count });
+}
+
+async function gated(): Promise<void> {
+  const gate = values.gate;
+  if (!gate) throw new Error("--gate is required");
+  const next = await repo.update(name, async (current) => {
+    emit("inside", { current });
+    while (!fs.existsSync(gate)) await new Promise((resolve) => setTimeout(resolve, 10));
+    return { owner: values.tag };
+  });
+  emit("updated", { state: next });
+}
+
+async function sequence(): Promise<void> {
+  for (;;) {
+    const next = await repo.update(name, (current) => {
+      const seq = ((current?.seq as number | undefined) ?? 0) + 1;
+      return { seq, pad: "x".repeat((seq % 512) * 64) };
+    });
+    emit("ack", { seq: next.seq });
+  }
+}
+
+emit("ready", { runtime: runtime.runtime, version: runtime.version });
+const modes: Record<string, () => Promise<void>> = { increment, gated, seq: sequence };
+const run = modes[values.mode!];
+if (!run) throw new Error(`unknown --mode '${values.mode}'`);
+// Not a top-level await: holdfast has none, so that require() can load any of it.
+run().then(
+  () => repo.close(),
+  async (error) => {
+    const e = error as { code?: string; message?: string };
+    emit("error", { code: e.code, message: e.message });
+    process.exitCode = 1;
+    await repo.close();
+  },
+);
