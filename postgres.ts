@@ -1,9 +1,23 @@
 /**
- * holdfast's PostgreSQL backend: state kept in a PostgreSQL table, each write taken under the
- * state's lock and fenced by its token in the same transaction, for processes on several
- * machines sharing one server. Needs the `pg` package (node-postgres), loaded at first use.
+ * holdfast's PostgreSQL backend: the `Lock` contract kept by a PostgreSQL server, for processes
+ * on several machines. Session advisory locks (freed by the server when a holder's connection
+ * dies), a fence table whose token grows at every grant (so a store can refuse a former holder's
+ * write), and a lease the server enforces on a holder that stops answering.
  *
- * @example
+ * Needs the `pg` package (an optional peer dependency, loaded on first use) and PostgreSQL 14 or
+ * later for the lease. Importing this module loads neither.
+ *
+ * @example Hold a lock across machines
+ * ```ts
+ * import { PostgresLock } from "holdfast/postgres";
+ *
+ * await using lock = await PostgresLock.acquire("deploy/production", {
+ *   connection: "postgres://deploy@db.internal/ops",
+ * });
+ * // ... one process at a time, on any host, runs this; lock.signal fires if the lock is lost
+ * ```
+ *
+ * @example Keep state that a former holder's late write cannot overwrite
  * ```ts
  * import { PostgresRepository } from "holdfast/postgres";
  *
@@ -14,12 +28,52 @@
  *
  * @module
  */
-export { PostgresRepository } from "./src/repository/postgres/postgres_repository.ts";
 export {
   DEFAULT_NAMESPACE,
+  DEFAULT_POSTGRES_TIMEOUT,
+  type PostgresAcquireOptions,
+  PostgresLock,
+  type PostgresLockOptions,
+  withPostgresLock,
+} from "./src/lock/postgres/postgres_lock.ts";
+export type {
+  PgClientConfig,
+  PgClientLike,
+  PgPool,
+  PgPoolClient,
+  PgQueryResult,
+  PostgresConnection,
+} from "./src/lock/postgres/connection.ts";
+export { clockAllowance, DEFAULT_LEASE, MIN_LEASE } from "./src/lock/postgres/lease.ts";
+export {
+  ensureFenceTable,
+  FENCE_CHECK_SQL,
+  FENCE_GRANT_SQL,
+  FENCE_TABLE,
+  FENCE_TABLE_SQL,
+  fenceHolds,
+} from "./src/lock/postgres/fence.ts";
+export { advisoryKey, lockTableIds } from "./src/lock/postgres/key.ts";
+export {
+  describePostgresHolder,
+  PostgresAuthError,
+  PostgresConnectionError,
+  type PostgresHolder,
+  PostgresLockAbortedError,
+  PostgresLockCompromisedError,
+  PostgresLockError,
+  type PostgresLockErrorInit,
+  PostgresLockReleaseError,
+  PostgresLockTimeoutError,
+  PostgresLockUnsupportedError,
+  PostgresPermissionError,
+} from "./src/lock/postgres/errors.ts";
+export { PostgresRepository } from "./src/repository/postgres/postgres_repository.ts";
+export {
   DEFAULT_PG_LOCK_TIMEOUT,
   DEFAULT_STATE_TABLE,
-  type PostgresConnection,
   type PostgresRepositoryOptions,
 } from "./src/repository/postgres/options.ts";
-export type { PgClientConfig, PgPool } from "./src/repository/postgres/pg_driver.ts";
+export { HoldfastError, type HoldfastErrorInit } from "./src/errors/holdfast_error.ts";
+export { InvalidArgumentError } from "./src/errors/invalid_argument.ts";
+export type { Lock, LockHolder, LockWaitOptions } from "./src/lock/lock.ts";

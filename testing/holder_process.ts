@@ -33,14 +33,15 @@ let helper: string | undefined;
  * helpers/lock_holder, beside this module's folder in the source and in tsc's output, or beside
  * this file where the npm package's bundler put this code at the package root.
  */
-function helperScript(): string {
-  if (helper !== undefined) return helper;
-  const name = `helpers/lock_holder.${COMPILED ? "js" : "ts"}`;
+function helperScript(program = "lock_holder"): string {
+  if (program === "lock_holder" && helper !== undefined) return helper;
+  const name = `helpers/${program}.${COMPILED ? "js" : "ts"}`;
   const candidates = [`../${name}`, `./${name}`].map((relative) =>
     fileURLToPath(new URL(relative, import.meta.url))
   );
-  helper = candidates.find((file) => fs.existsSync(file)) ?? candidates[0];
-  return helper;
+  const found = candidates.find((file) => fs.existsSync(file)) ?? candidates[0];
+  if (program === "lock_holder") helper = found;
+  return found;
 }
 
 /**
@@ -104,6 +105,16 @@ export interface HolderOptions {
   reads?: number;
   /** The resource to lock (the counter file in `count` mode). */
   resource: string;
+  /**
+   * Which lock the holder takes: `file` (default: `FileLock`, helpers/lock_holder.ts) or
+   * `postgres` (`PostgresLock` through the `PG*` environment variables,
+   * helpers/pg_lock_holder.ts: modes `hold` and `try` only).
+   */
+  backend?: "file" | "postgres";
+  /** `postgres` backend: the lease in ms. */
+  lease?: number;
+  /** `postgres` backend: the namespace. */
+  namespace?: string;
   /** The lock mechanism the holder uses. */
   mechanism?: "auto" | "kernel" | "pidfile";
   /** How long the holder waits to acquire, in ms. */
@@ -166,9 +177,12 @@ export class HolderProcess {
     if (options.staleAfter !== undefined) args.push("--stale-after", String(options.staleAfter));
     if (options.shared) args.push("--shared");
     if (options.reads !== undefined) args.push("--reads", String(options.reads));
+    if (options.lease !== undefined) args.push("--lease", String(options.lease));
+    if (options.namespace !== undefined) args.push("--namespace", options.namespace);
+    const program = options.backend === "postgres" ? "pg_lock_holder" : "lock_holder";
     const [exe, ...rest] = [
       ...(options.prefix ?? []),
-      ...scriptCommand(this.runtime, helperScript(), args, options.denoPermissions),
+      ...scriptCommand(this.runtime, helperScript(program), args, options.denoPermissions),
     ];
     this.child = spawn(exe, rest, {
       stdio: ["ignore", "pipe", "pipe"],

@@ -3,7 +3,9 @@
  * loads anywhere a user's code already is, read from each file's syntax tree (TypeScript's
  * parser, a devDependency):
  * - no package but the `node:` built-ins: holdfast has no dependencies, and an import of an
- *   unmapped bare specifier, even a type-only one, stops Deno outside this deno.json;
+ *   unmapped bare specifier, even a type-only one, stops Deno outside this deno.json; the one
+ *   exception is an optional peer dependency (`pg`), loaded by a dynamic `import()` in the one
+ *   module that needs it, so that nothing loads it before a PostgreSQL lock is taken;
  * - no top-level await: Node's require(esm) refuses a module graph with one
  *   (tests/multiprocess/package_loading_test.ts requires the entries for real; this also covers
  *   helpers/, programs that nothing requires).
@@ -51,6 +53,28 @@ export function specifiersOf(file: ts.SourceFile): string[] {
       ts.isStringLiteral(node.argument.literal)
     ) {
       found.push(node.argument.literal.text);
+    }
+  });
+  return found;
+}
+
+/**
+ * The optional peer dependencies, and the one file each may be loaded from, by a dynamic
+ * `import()` only (a static or type import would load it, or need it, with holdfast itself).
+ */
+export const OPTIONAL_PEERS: Readonly<Record<string, string>> = {
+  pg: "src/lock/postgres/connection.ts",
+};
+
+/** The specifiers of `file`'s dynamic `import()` calls. */
+export function dynamicImportsOf(file: ts.SourceFile): string[] {
+  const found: string[] = [];
+  walk(file, (node) => {
+    if (
+      ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0] && ts.isStringLiteral(node.arguments[0])
+    ) {
+      found.push(node.arguments[0].text);
     }
   });
   return found;
@@ -108,13 +132,26 @@ describe(
       assert.deepEqual(topLevelAwaits(sample), [7, 12, 13]);
     });
 
-    it("imports nothing but relative files and node: built-ins", () => {
-      const offenders = files.flatMap((file) =>
-        specifiersOf(file).filter((s) => !s.startsWith(".") && !s.startsWith("node:")).map((s) =>
-          `${file.fileName}: ${s}`
-        )
-      );
+    it("imports nothing but relative files and node: built-ins (and its optional peers lazily)", () => {
+      const offenders = files.flatMap((file) => {
+        const dynamic = dynamicImportsOf(file);
+        const all = specifiersOf(file);
+        return all.filter((s) => !s.startsWith(".") && !s.startsWith("node:")).filter((s) => {
+          // An optional peer, from its own file, and there only through import().
+          const lazy = OPTIONAL_PEERS[s] === file.fileName.split(path.sep).join("/") &&
+            all.filter((x) => x === s).length === dynamic.filter((x) => x === s).length;
+          return !lazy;
+        }).map((s) => `${file.fileName}: ${s}`);
+      });
       assert.deepEqual(offenders, []);
+    });
+
+    it("tells a lazy import() of an optional peer from a static or type import", () => {
+      const lazy = parse("x.ts", 'async function f() { return await import("pg"); }');
+      const eager = parse("x.ts", 'import type { Client } from "pg";\nconst m = import("pg");');
+      assert.deepEqual(dynamicImportsOf(lazy), ["pg"]);
+      assert.deepEqual(specifiersOf(eager), ["pg", "pg"]);
+      assert.deepEqual(dynamicImportsOf(eager), ["pg"]);
     });
 
     it("has no top-level await", () => {
