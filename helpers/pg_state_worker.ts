@@ -1,7 +1,6 @@
 /**
  * A child process driving a `PostgresRepository`, for multi-process tests. The server comes
- * from the `PG*` environment variables (`PGAPPNAME` names the child's sessions, so that a test
- * can find and terminate them).
+ * from the `PG*` environment variables; `--namespace` and `--lease` (ms) go to the repository.
  *
  * It prints one JSON object per line on stdout, each written synchronously so that the parent
  * sees every acknowledged operation even if the process is SIGKILLed right after.
@@ -31,11 +30,12 @@ const { values } = parseArgs({
   options: {
     mode: { type: "string", default: "increment" },
     name: { type: "string", default: "state" },
-    namespace: { type: "string", default: "default" },
+    namespace: { type: "string", default: "holdfast" },
     table: { type: "string" },
     count: { type: "string", default: "1" },
     gate: { type: "string" },
     tag: { type: "string", default: "w" },
+    lease: { type: "string" },
   },
 });
 
@@ -48,6 +48,7 @@ const repo = new PostgresRepository<Record<string, unknown>>({
   namespace: values.namespace!,
   timeout: 60_000,
   ...(values.table ? { table: values.table } : {}),
+  ...(values.lease ? { lease: Number(values.lease) } : {}),
 });
 
 async function increment(): Promise<void> {

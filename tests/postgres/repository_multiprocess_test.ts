@@ -8,27 +8,21 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
-import pg from "pg";
 import type { RuntimeName } from "../_support/runtimes.ts";
 import { PostgresRepository } from "../../src/repository/postgres/postgres_repository.ts";
-import { describePg, freshNamespace } from "./_pg.ts";
+import { postgresSuite, type TestServer } from "../_support/postgres.ts";
+import { freshNamespace } from "./_pg.ts";
 import { PgWorker } from "./_worker.ts";
 
 let root = "";
-let admin: pg.Pool;
 const repos: PostgresRepository[] = [];
 
 before(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), "holdfast-pg-mp-"));
-  if (process.env.PGHOST) {
-    admin = new pg.Pool({ max: 2 });
-    admin.on("error", () => {});
-  }
 });
 after(async () => {
   fs.rmSync(root, { recursive: true, force: true });
   await Promise.all(repos.map((r) => r.close()));
-  await admin?.end();
 });
 
 function repoFor<T>(namespace: string): PostgresRepository<T> {
@@ -37,20 +31,22 @@ function repoFor<T>(namespace: string): PostgresRepository<T> {
   return repo;
 }
 
-/** Terminates the sessions of `appName` that hold an advisory lock; returns how many. */
-async function terminateLockHolders(appName: string): Promise<number> {
-  const r = await admin.query(
-    `SELECT pg_terminate_backend(a.pid) AS ok FROM pg_stat_activity a
-     JOIN pg_locks l ON l.pid = a.pid
-     WHERE a.application_name = $1 AND l.locktype = 'advisory' AND l.granted`,
-    [appName],
+/**
+ * Terminates the session of the last grantee of (`namespace`, `name`), as its fence row names
+ * it; returns how many sessions were terminated (1 when it was still there).
+ */
+async function terminateHolder(server: TestServer, namespace: string, name: string) {
+  const rows = await server.query(
+    `SELECT pg_terminate_backend((holder->>'backendPid')::int) AS ok FROM holdfast_fences
+     WHERE namespace = $1 AND name = $2`,
+    [namespace, name],
   );
-  return r.rows.filter((row: { ok: boolean }) => row.ok).length;
+  return rows.filter((row) => row.ok === true).length;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describePg("PostgresRepository across processes", () => {
+postgresSuite("PostgresRepository across processes", (server) => {
   for (
     const [runtime, pause] of [["node", false], ["deno", false], ["node", true]] as [
       RuntimeName,
@@ -65,7 +61,6 @@ describePg("PostgresRepository across processes", () => {
         const namespace = freshNamespace("fence");
         const repo = repoFor<{ owner: string }>(namespace);
         await repo.save("s", { owner: "initial" });
-        const appName = `hf-${namespace}`.slice(0, 63);
         const gate = path.join(root, `${namespace}.gate`);
         const a = new PgWorker(
           runtime,
@@ -81,12 +76,11 @@ describePg("PostgresRepository across processes", () => {
             "--tag",
             "A",
           ],
-          { PGAPPNAME: appName },
         );
         await a.waitFor("inside");
         if (pause) process.kill(a.child.pid!, "SIGSTOP");
         try {
-          assert.equal(await terminateLockHolders(appName), 1, "A's lock session was not found");
+          assert.equal(await terminateHolder(server(), namespace, "s"), 1, "A's session not found");
           // The newer holder: its grant raises the fence token past A's.
           const started = performance.now();
           await repo.update("s", (current) => {
@@ -106,6 +100,50 @@ describePg("PostgresRepository across processes", () => {
       },
     );
   }
+
+  it("a holder SIGSTOPped past its lease loses the lock to the server's idle_session_timeout; after SIGCONT its write is refused (STATE_LOCK_LOST) and the newer state stays", async () => {
+    const namespace = freshNamespace("lease");
+    const repo = repoFor<{ owner: string }>(namespace);
+    await repo.save("s", { owner: "initial" });
+    const gate = path.join(root, `${namespace}.gate`);
+    const lease = 1000;
+    const a = new PgWorker("node", [
+      "--mode",
+      "gated",
+      "--namespace",
+      namespace,
+      "--name",
+      "s",
+      "--gate",
+      gate,
+      "--tag",
+      "A",
+      "--lease",
+      String(lease),
+    ]);
+    await a.waitFor("inside");
+    process.kill(a.child.pid!, "SIGSTOP");
+    let waited = 0;
+    try {
+      const started = performance.now();
+      await repo.update("s", () => ({ owner: "B" }));
+      waited = performance.now() - started;
+    } finally {
+      process.kill(a.child.pid!, "SIGCONT");
+    }
+    fs.writeFileSync(gate, "");
+    await a.waitUntil((e) => e.event === "error" || e.event === "updated", "A's outcome");
+    await a.finished();
+    const outcome = a.events.find((e) => e.event === "error" || e.event === "updated")!;
+    assert.equal(outcome.code, "STATE_LOCK_LOST", JSON.stringify(outcome));
+    assert.deepEqual(await repo.load("s"), { owner: "B" });
+    assert.ok(waited < lease + 2000, `B waited ${waited.toFixed(0)} ms for a ${lease} ms lease`);
+    process.stderr.write(
+      `postgres: lock of a SIGSTOPped holder (lease ${lease} ms) taken over after ${
+        waited.toFixed(0)
+      } ms\n`,
+    );
+  });
 
   it("4 processes (Node, Deno, Bun, Node) x 60 updates end at exactly 240, each value seen once", async () => {
     const namespace = freshNamespace("count");

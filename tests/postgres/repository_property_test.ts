@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { PostgresRepository } from "../../src/repository/postgres/postgres_repository.ts";
 import { isValidStateName } from "../../src/repository/names.ts";
-import { describePg, freshNamespace } from "./_pg.ts";
+import { postgresSuite } from "../_support/postgres.ts";
+import { freshNamespace } from "./_pg.ts";
 
 const repos: PostgresRepository[] = [];
 after(async () => {
@@ -30,7 +31,7 @@ const validName = fc.oneof(
 const jsonValue = fc.jsonValue({ maxDepth: 4, stringUnit: "binary" });
 const show = (value: unknown) => JSON.stringify(value);
 
-describePg("PostgresRepository properties", () => {
+postgresSuite("PostgresRepository properties", () => {
   it("load(save(x)) is exactly what JSON gives back, for any JSON value and any valid name", async () => {
     const repo = fresh();
     await fc.assert(

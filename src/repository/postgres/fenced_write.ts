@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { PgPool, PgQueryable } from "./pg_driver.ts";
+import type { PgQueryable, StatePool } from "./pg_driver.ts";
 import type { StateSql } from "./state_sql.ts";
 
 /** The outcome of a fenced write. */
@@ -28,7 +28,7 @@ export type FenceOutcome =
  *   client discarded.
  */
 export async function fencedWrite(
-  pool: PgPool,
+  pool: StatePool,
   sql: StateSql,
   namespace: string,
   name: string,
@@ -40,8 +40,9 @@ export async function fencedWrite(
   try {
     await client.query("BEGIN");
     inTransaction = true;
-    const fence = await client.query<{ token: string }>(sql.fence, [namespace, name]);
-    const found = fence.rows[0]?.token;
+    const fence = await client.query<{ token: string | number }>(sql.fence, [namespace, name]);
+    const row = fence.rows[0];
+    const found = row === undefined ? undefined : String(row.token);
     if (found !== String(token)) {
       await client.query("ROLLBACK");
       client.release();

@@ -5,20 +5,16 @@
  */
 import { InvalidArgumentError } from "../../errors/invalid_argument.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "../schema.ts";
-import { isPgPool, type PgClientConfig, type PgPool } from "./pg_driver.ts";
+import { isPool, type PostgresConnection } from "../../lock/postgres/connection.ts";
+import { MIN_LEASE } from "../../lock/postgres/lease.ts";
+import { DEFAULT_NAMESPACE } from "../../lock/postgres/postgres_lock.ts";
 
 /** Default of {@linkcode PostgresRepositoryOptions.table}. */
 export const DEFAULT_STATE_TABLE = "holdfast_state";
-/** Default of {@linkcode PostgresRepositoryOptions.namespace}. */
-export const DEFAULT_NAMESPACE = "default";
+export type { PostgresConnection };
+export { DEFAULT_NAMESPACE };
 /** Default of {@linkcode PostgresRepositoryOptions.timeout}, in ms (as the file repository's). */
 export const DEFAULT_PG_LOCK_TIMEOUT = 10_000;
-
-/**
- * Where the server is: a connection string (`postgres://user@host/db`), a `pg` client
- * configuration, or a `pg.Pool` the caller owns (the repository never ends it).
- */
-export type PostgresConnection = string | PgClientConfig | PgPool;
 
 /** Options of {@linkcode PostgresRepository}. */
 export interface PostgresRepositoryOptions<T> {
@@ -26,7 +22,9 @@ export interface PostgresRepositoryOptions<T> {
    * The server. Default: `pg`'s defaults, that is the standard `PGHOST`, `PGPORT`, `PGUSER`,
    * `PGPASSWORD`, `PGDATABASE` environment variables. A string or a configuration makes the
    * repository open (and, at {@linkcode PostgresRepository.close}, close) its own pool; a
-   * `pg.Pool` is used as it is and left open.
+   * `pg.Pool` is used as it is and left open; each write then holds two of its clients for a
+   * moment (the lock's session and the fenced transaction), so the repository runs at most half
+   * the pool's size (`max`, default 10) of writes at a time.
    */
   connection?: PostgresConnection;
   /**
@@ -38,8 +36,9 @@ export interface PostgresRepositoryOptions<T> {
   table?: string;
   /**
    * Keeps the states (and the locks and fences of their names) of one application apart from
-   * another's in the same table. Any non-empty string without NUL.
-   * @default {"default"}
+   * another's in the same table: the lock of state `name` is the `PostgresLock` of `name` in
+   * this namespace. Any non-empty string without NUL.
+   * @default {"holdfast"}
    */
   namespace?: string;
   /**
@@ -47,7 +46,10 @@ export interface PostgresRepositoryOptions<T> {
    * @default {10000}
    */
   timeout?: number;
-  /** The lease of each lock the repository takes, in ms (see `PostgresLock`). */
+  /**
+   * The lease of each lock the repository takes, in ms (at least 200, or `Infinity`): how long a
+   * holder that stops answering keeps the lock (see `PostgresLock`). @default {30000}
+   */
   lease?: number;
   /**
    * A Standard Schema v1 validator (Zod, Valibot, ArkType, ...). States are checked on save and
@@ -96,16 +98,13 @@ export function parseTableName(text: unknown): TableName {
     : { table: parts[0], sql, text: text as string };
 }
 
-function checkMs(name: string, value: unknown, allowInfinity: boolean): void {
+function checkMs(name: string, value: unknown): void {
   if (value === undefined) return;
-  if (
-    typeof value !== "number" || Number.isNaN(value) || value < 0 ||
-    (!allowInfinity && !Number.isFinite(value))
-  ) {
+  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
     throw new InvalidArgumentError(
       name,
       `expected a number of milliseconds >= 0, got ${JSON.stringify(value)}`,
-      `Pass ${name} in milliseconds${allowInfinity ? " (Infinity waits forever)" : ""}`,
+      `Pass ${name} in milliseconds (Infinity waits forever, 0 tries once)`,
     );
   }
 }
@@ -126,7 +125,7 @@ export function checkPostgresOptions<T>(options: PostgresRepositoryOptions<T>): 
   const { connection, table, namespace, timeout, lease, schema } = options;
   if (
     connection !== undefined && typeof connection !== "string" &&
-    (typeof connection !== "object" || connection === null) && !isPgPool(connection)
+    (typeof connection !== "object" || connection === null) && !isPool(connection)
   ) {
     throw new InvalidArgumentError(
       "connection",
@@ -145,8 +144,18 @@ export function checkPostgresOptions<T>(options: PostgresRepositoryOptions<T>): 
       "Pass a short name for your application, e.g. 'deploy'",
     );
   }
-  checkMs("timeout", timeout, true);
-  checkMs("lease", lease, false);
+  checkMs("timeout", timeout);
+  if (
+    lease !== undefined &&
+    !(lease === Infinity ||
+      (typeof lease === "number" && Number.isFinite(lease) && lease >= MIN_LEASE))
+  ) {
+    throw new InvalidArgumentError(
+      "lease",
+      `expected a number of ms >= ${MIN_LEASE} or Infinity, got ${JSON.stringify(lease)}`,
+      "Use a lease well above the worst pause of your program (default 30000 ms)",
+    );
+  }
   if (schema !== undefined && !isStandardSchema(schema)) {
     throw new InvalidArgumentError(
       "schema",

@@ -1,98 +1,68 @@
 /**
- * The slice of `pg` (node-postgres) the repository uses, typed locally, and the lazy loading of
- * the package itself: importing holdfast never needs `pg`; only the first call of a PostgreSQL
- * repository loads it.
- *
- * The specifier is computed rather than written as a literal so that no bundler, type checker
- * or `deno publish` resolves it statically: `pg` is an optional peer dependency, and an unmapped
- * bare specifier in the module graph would stop Deno outside this checkout.
+ * The pool the repository reads and writes through, and the slice of `pg`'s `Pool` it uses,
+ * typed locally. `pg` itself is loaded by the lock's one loader (`loadPg` in
+ * src/lock/postgres/connection.ts), at the first call: importing holdfast never needs it.
  *
  * @module
  */
+import {
+  defaultApplicationName,
+  isPool,
+  loadPg,
+  type PgClientConfig,
+  type PostgresConnection,
+} from "../../lock/postgres/connection.ts";
 
 /** What a query returns: its rows. */
 export interface PgResult<R = Record<string, unknown>> {
   /** The rows, one object per row (column name to value). */
   readonly rows: R[];
-  /** How many rows the command touched. */
-  readonly rowCount: number | null;
 }
 
-/** Anything that runs a query: a `pg.Client`, a pooled client or a `pg.Pool`. */
+/** Anything that runs a query: a pooled client or a `pg.Pool`. */
 export interface PgQueryable {
   /** Runs `text` with the parameters `values`. */
   query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<PgResult<R>>;
 }
 
 /** A client checked out of a pool. */
-export interface PgPoolClient extends PgQueryable {
+export interface StatePoolClient extends PgQueryable {
   /** Gives the client back; `destroy` (an error or `true`) closes it instead. */
   release(destroy?: boolean | Error): void;
 }
 
 /** A `pg.Pool`, as far as the repository uses it. */
-export interface PgPool extends PgQueryable {
+export interface StatePool extends PgQueryable {
   /** Checks a client out. */
-  connect(): Promise<PgPoolClient>;
+  connect(): Promise<StatePoolClient>;
   /** Closes every client of the pool. */
   end(): Promise<void>;
   /** Listens for the errors of idle clients (without a listener, one would crash the process). */
   on(event: "error", listener: (error: Error) => void): unknown;
+  /** The pool's config, as `pg` keeps it (`max`: its size). */
+  readonly options?: PgClientConfig & { max?: number };
+}
+
+/** Whether `connection` is a pool the caller passed (which the repository must not end). */
+export function isCallerPool(connection: PostgresConnection | undefined): boolean {
+  return isPool(connection);
 }
 
 /**
- * A `pg` client configuration (`pg.ClientConfig`): host, port, user, password, database, ssl,
- * connectionString, application_name, ... Passed to `pg` as it is.
- */
-export type PgClientConfig = Readonly<Record<string, unknown>>;
-
-/** The `pg` module's exports the repository uses. */
-export interface PgModule {
-  /** `pg.Pool`. */
-  readonly Pool: new (config?: PgClientConfig) => PgPool;
-  /** `pg.Client`. */
-  readonly Client: new (config?: PgClientConfig) => PgQueryable & {
-    connect(): Promise<void>;
-    end(): Promise<void>;
-    on(event: "error" | "end", listener: (error?: Error) => void): unknown;
-  };
-}
-
-/** Whether `value` looks like a `pg.Pool` (rather than a client configuration). */
-export function isPgPool(value: unknown): value is PgPool {
-  if (typeof value !== "object" || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return typeof v.connect === "function" && typeof v.query === "function" &&
-    typeof v.end === "function";
-}
-
-let loading: Promise<PgModule> | undefined;
-
-/**
- * The `pg` module, loaded at the first call (as `pg`, then as `npm:pg` for Deno outside a
- * project that maps it).
+ * The pool for `connection`: the caller's `pg.Pool` as it is, or a new one (named in
+ * `pg_stat_activity` as the lock's sessions are) for a connection string or config.
  *
- * @throws {Error} naming the package to install when neither specifier loads.
+ * @throws {Error} with code `PG_MISSING` when `pg` cannot be loaded.
  */
-export function loadPg(): Promise<PgModule> {
-  loading ??= (async () => {
-    const specifiers = ["pg", "npm:pg"];
-    let first: unknown;
-    for (const specifier of specifiers) {
-      try {
-        const mod = await import(specifier) as { default?: PgModule } & PgModule;
-        const pg = mod.default?.Pool ? mod.default : mod;
-        if (typeof pg.Pool === "function") return pg;
-      } catch (error) {
-        first ??= error;
-      }
-    }
-    loading = undefined;
-    throw new Error(
-      "the PostgreSQL client 'pg' (node-postgres) could not be loaded: install it with " +
-        "'npm install pg' (Deno: 'deno add npm:pg')",
-      { cause: first },
-    );
-  })();
-  return loading;
+export async function poolFor(connection: PostgresConnection | undefined): Promise<StatePool> {
+  if (isPool(connection)) return connection as unknown as StatePool;
+  const pg = await loadPg() as unknown as {
+    Pool: new (config: PgClientConfig) => StatePool;
+  };
+  const config = typeof connection === "string" ? { connectionString: connection } : connection;
+  const pool = new pg.Pool({ application_name: defaultApplicationName(), ...config });
+  // An idle client's error (the server restarted, the backend was terminated) would otherwise
+  // be an uncaught 'error' event and end the process; the next query gets a fresh client.
+  pool.on("error", () => {});
+  return pool;
 }

@@ -5,8 +5,8 @@
  * @module
  */
 import { InvalidArgumentError } from "../../errors/invalid_argument.ts";
-import { LockCompromisedError } from "../../lock/errors.ts";
 import type { LockHolder } from "../../lock/lock.ts";
+import { PostgresLock } from "../../lock/postgres/postgres_lock.ts";
 import type { StateRepository, StateUpdater } from "../state_repository.ts";
 import { StateCodec, type StateWhere } from "../state_codec.ts";
 import {
@@ -27,12 +27,12 @@ import {
   type PostgresRepositoryOptions,
   type TableName,
 } from "./options.ts";
-import { isPgPool, loadPg, type PgPool } from "./pg_driver.ts";
+import { isCallerPool, poolFor, type StatePool } from "./pg_driver.ts";
 import { type StateSql, stateSql } from "./state_sql.ts";
 import { sqlState, StateTable, UNDEFINED_TABLE } from "./state_table.ts";
 import { fencedWrite } from "./fenced_write.ts";
 import { NameQueue } from "./name_queue.ts";
-import { acquireStateLock, type StateLock } from "./state_lock.ts";
+import { OpLimit } from "./op_limit.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -96,7 +96,8 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
   readonly #codec: StateCodec<T>;
   readonly #tableState: StateTable;
   readonly #queue = new NameQueue();
-  #pool: Promise<PgPool> | undefined;
+  #pool: Promise<StatePool> | undefined;
+  #limit: OpLimit | undefined;
   #closed = false;
 
   /**
@@ -269,7 +270,7 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
     if (this.#closed) return;
     this.#closed = true;
     const pool = this.#pool;
-    if (pool === undefined || isPgPool(this.#connection)) return;
+    if (pool === undefined || isCallerPool(this.#connection)) return;
     await (await pool.catch(() => undefined))?.end().catch(() => {});
   }
 
@@ -292,20 +293,11 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
   }
 
   /** The pool, made at the first call. */
-  async #pooled(where: { stateName?: string; path: string }): Promise<PgPool> {
+  async #pooled(where: { stateName?: string; path: string }): Promise<StatePool> {
     if (this.#closed) {
       throw new StateReadError({ ...where, cause: new Error("the repository was closed") });
     }
-    const connection = this.#connection;
-    this.#pool ??= isPgPool(connection) ? Promise.resolve(connection) : loadPg().then((pg) => {
-      const pool = new pg.Pool(
-        typeof connection === "string" ? { connectionString: connection } : connection,
-      );
-      // An idle client's error (the server restarted, the backend was terminated) would
-      // otherwise crash the process; the next query gets a fresh client.
-      pool.on("error", () => {});
-      return pool;
-    });
+    this.#pool ??= poolFor(this.#connection);
     try {
       return await this.#pool;
     } catch (error) {
@@ -314,7 +306,7 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
     }
   }
 
-  async #read(where: StateWhere, pool: PgPool): Promise<T | undefined> {
+  async #read(where: StateWhere, pool: StatePool): Promise<T | undefined> {
     let text: string | undefined;
     try {
       const r = await pool.query<{ state: string }>(this.#sql.load, [
@@ -336,8 +328,24 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
     return decoder.decode(bytes).trimEnd();
   }
 
-  /** Runs `body` holding the lock of the state, released on every path out. */
-  #locked<R>(where: StateWhere, body: (lock: StateLock) => Promise<R>): Promise<R> {
+  /**
+   * The cap on concurrent writes: with the caller's pool, half its size (each write holds two
+   * of its clients); with the repository's own pool, none that matters (the lock's sessions are
+   * connections of their own, and a write holds one pool client at a time).
+   */
+  #writeLimit(pool: StatePool): OpLimit {
+    this.#limit ??= new OpLimit(
+      isCallerPool(this.#connection) ? (pool.options?.max ?? 10) / 2 : Number.MAX_SAFE_INTEGER,
+    );
+    return this.#limit;
+  }
+
+  /**
+   * Runs `body` holding the lock of the state (a `PostgresLock` on the state's name in the
+   * repository's namespace), released on every path out. Writes of one name in this instance
+   * queue here first, so that they wait in the server's lock queue one at a time.
+   */
+  #locked<R>(where: StateWhere, body: (lock: PostgresLock) => Promise<R>): Promise<R> {
     return this.#queue.run(where.stateName, async () => {
       const pool = await this.#pooled(where);
       try {
@@ -345,44 +353,49 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
       } catch (error) {
         throw new StateWriteError({ ...where, cause: error });
       }
-      let lock: StateLock;
-      try {
-        lock = await acquireStateLock(where.stateName, {
-          connection: this.#connection,
-          namespace: this.namespace,
-          timeout: this.timeout,
-          ...(this.lease === undefined ? {} : { lease: this.lease }),
-        });
-      } catch (error) {
-        const holder = (error as { holder?: LockHolder } | null)?.holder;
-        throw new StateLockError({ ...where, cause: error, ...(holder ? { holder } : {}) });
-      }
-      let result: R;
-      try {
-        result = await body(lock);
-      } catch (error) {
-        await lock.release().catch(() => {});
-        throw error;
-      }
-      // The change is committed and fenced: a failed release cannot undo it, and the server
-      // frees the lock with the connection anyway.
-      await lock.release().catch(() => {});
-      return result;
+      return await this.#writeLimit(pool).run(() => this.#holding(where, body));
     });
   }
 
-  #assertHeld(where: StateWhere, lock: StateLock): void {
+  /** Takes the lock, runs `body`, releases the lock on every path out. */
+  async #holding<R>(where: StateWhere, body: (lock: PostgresLock) => Promise<R>): Promise<R> {
+    let lock: PostgresLock;
+    try {
+      lock = await PostgresLock.acquire(where.stateName, {
+        ...(this.#connection === undefined ? {} : { connection: this.#connection }),
+        namespace: this.namespace,
+        timeout: this.timeout,
+        ...(this.lease === undefined ? {} : { lease: this.lease }),
+      });
+    } catch (error) {
+      const holder = (error as { holder?: LockHolder } | null)?.holder;
+      throw new StateLockError({ ...where, cause: error, ...(holder ? { holder } : {}) });
+    }
+    let result: R;
+    try {
+      result = await body(lock);
+    } catch (error) {
+      await lock.release().catch(() => {});
+      throw error;
+    }
+    // The change is committed and fenced: a failed release cannot undo it, and the server
+    // frees the lock with the connection anyway.
+    await lock.release().catch(() => {});
+    return result;
+  }
+
+  #assertHeld(where: StateWhere, lock: PostgresLock): void {
     try {
       lock.assertHeld();
     } catch (error) {
-      if (error instanceof LockCompromisedError) {
+      if ((error as { code?: unknown } | null)?.code === "LOCK_COMPROMISED") {
         throw new StateLockLostError({ ...where, cause: error });
       }
       throw new StateWriteError({ ...where, cause: error });
     }
   }
 
-  #fenced(where: StateWhere, lock: StateLock, found: string | undefined): StateLockLostError {
+  #fenced(where: StateWhere, lock: PostgresLock, found: string | undefined): StateLockLostError {
     const cause = new Error(
       found === undefined
         ? `the fence of '${where.stateName}' is missing from holdfast_fences`
@@ -391,7 +404,7 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
     return new StateLockLostError({ ...where, cause });
   }
 
-  async #write(where: StateWhere, lock: StateLock, text: string): Promise<void> {
+  async #write(where: StateWhere, lock: PostgresLock, text: string): Promise<void> {
     this.#assertHeld(where, lock);
     const pool = await this.#pooled(where);
     let outcome;

@@ -11,10 +11,8 @@
  *
  * @module
  */
+import { FENCE_CHECK_SQL } from "../../lock/postgres/fence.ts";
 import type { TableName } from "./options.ts";
-
-/** The fence table the `PostgresLock` keeps: one row per (namespace, name), token per grant. */
-export const FENCE_TABLE = "holdfast_fences";
 
 /** The statements of one state table. */
 export interface StateSql {
@@ -32,7 +30,10 @@ export interface StateSql {
   readonly upsert: string;
   /** Removes ($1, $2). */
   readonly remove: string;
-  /** The fence of ($1, $2), its row locked until the transaction ends. */
+  /**
+   * The fence token of ($1, $2), its row locked until the transaction ends: the lock's
+   * `FENCE_CHECK_SQL` (the token comes back as a decimal string: bigint).
+   */
   readonly fence: string;
 }
 
@@ -56,7 +57,6 @@ export function stateSql(table: TableName): StateSql {
 ON CONFLICT (namespace, name) DO UPDATE
 SET state = EXCLUDED.state, token = EXCLUDED.token, updated_at = now()`,
     remove: `DELETE FROM ${t} WHERE namespace = $1 AND name = $2`,
-    fence:
-      `SELECT token::text AS token FROM ${FENCE_TABLE} WHERE namespace = $1 AND name = $2 FOR UPDATE`,
+    fence: FENCE_CHECK_SQL,
   };
 }
