@@ -45,12 +45,13 @@ const CLI_JS = "src/cli/cli.js";
  * an SDK registered, holdfast records spans through the API's global registry (it imports
  * nothing of it: src/tracing/otel_global.ts), so any 1.x API serves.
  */
-const PEER_DEPENDENCIES = { "@opentelemetry/api": "^1.0.0" };
+const PEER_DEPENDENCIES = { "@opentelemetry/api": "^1.0.0", pg: "^8.11.0" };
 
 /** The entries of the package: ESM `<name>.js`, its CommonJS twin `<name>.cjs`, `<name>.d.ts`. */
 const ENTRIES = [
   { name: "mod", subpath: "." },
   { name: "testing", subpath: "./testing" },
+  { name: "postgres", subpath: "./postgres" },
 ] as const;
 
 /**
@@ -84,7 +85,7 @@ function sh(argv: string[], options: { cwd?: string; env?: Record<string, string
 
 function compile(): void {
   fs.rmSync(BUILD, { recursive: true, force: true });
-  const entries = ["mod.ts", "testing.ts", "cli.ts"].filter((f) =>
+  const entries = ["mod.ts", "testing.ts", "postgres.ts", "cli.ts"].filter((f) =>
     fs.existsSync(path.join(ROOT, f))
   );
   const tsconfig = {

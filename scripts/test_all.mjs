@@ -20,6 +20,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { bunBinary, denoBinary, denoCandidates, NODE_MAJORS, nodeBinary } from "./lib/runtimes.mjs";
+import { findPgBin, startCluster } from "./lib/pg_cluster.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -41,7 +42,7 @@ const nodeBin = (name) => {
   if (!(name in NODES)) throw new Error(`unknown runtime '${name}'`);
   return nodeBinary(NODES[name], ROOT);
 };
-const SUITES = (values.suites ?? "unit,property,multiprocess").split(",");
+const SUITES = (values.suites ?? "unit,property,multiprocess,postgres").split(",");
 const RUNTIMES = (values.only ?? "deno,node22,node24,node26,bun").split(",");
 // bun test's default per-test timeout is 5 s; node --test and deno test have none, and the
 // multiprocess tests wait for real processes (a 60 s lease, 200 SIGKILL rounds).
@@ -176,6 +177,7 @@ if (!values["skip-static"]) {
         "check",
         "mod.ts",
         "testing.ts",
+        "postgres.ts",
         "src/",
         "testing/",
         "tests/",
@@ -186,7 +188,7 @@ if (!values["skip-static"]) {
     ], [
       // What JSR would publish: every export documented, no private types in public ones.
       "deno doc --lint",
-      ["doc", "--lint", "mod.ts", "testing.ts", "src/cli/cli.ts"],
+      ["doc", "--lint", "mod.ts", "testing.ts", "postgres.ts", "src/cli/cli.ts"],
     ]]
   ) {
     const outcome = run(name, [DENO, ...args]);
@@ -201,7 +203,39 @@ if (!values["skip-static"]) {
   }
 }
 
+// The PostgreSQL server of the postgres suite, and what the summary's postgres row says.
+const postgres = { state: "not needed", why: "", env: {}, stop: () => {} };
+
+function startPostgres() {
+  console.log("\n=== postgres: scripts/lib/pg_cluster.mjs (a throwaway cluster)");
+  const failed = (why) => {
+    // Under CI=true the PostgreSQL tests must run: a failure, recorded in the summary.
+    postgres.state = process.env.CI === "true" ? "FAILED (CI=true)" : "SKIPPED";
+    postgres.why = why;
+    console.error(`postgres: ${postgres.state}: ${why}`);
+  };
+  if (!findPgBin()) return failed("PostgreSQL is not installed (apt-get install -y postgresql)");
+  try {
+    const cluster = startCluster();
+    postgres.state = "running";
+    postgres.why = `${cluster.version}, socket in ${cluster.dir}`;
+    postgres.env = { ...cluster.env, HOLDFAST_PG: "1", HOLDFAST_PG_DIR: cluster.dir };
+    postgres.stop = () => {
+      postgres.stop = () => {};
+      cluster.stop();
+    };
+    process.on("exit", () => postgres.stop());
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+      process.on(signal, () => process.exit(130));
+    }
+    console.log(`postgres: ${postgres.why}`);
+  } catch (error) {
+    failed(`the cluster did not start: ${String(error?.message ?? error).split("\n")[0]}`);
+  }
+}
+
 if (SUITES.includes("multiprocess")) startNetworkFs();
+if (SUITES.includes("postgres")) startPostgres();
 
 for (const runtime of RUNTIMES) {
   for (const suite of SUITES) {
@@ -209,12 +243,15 @@ for (const runtime of RUNTIMES) {
     const hasTests = existsSync(dir) &&
       readdirSync(dir, { recursive: true }).some((f) => String(f).endsWith("_test.ts"));
     if (!hasTests) continue;
+    // Without a server the postgres suite does not run at all: its row in the summary says so.
+    if (suite === "postgres" && postgres.state !== "running") continue;
     const junit = path.join(scratch, `${runtime}-${suite}.xml`);
     const env = {
       HOLDFAST_DENO: DENO,
       HOLDFAST_NODE: nodeBin(runtime in NODES ? runtime : "node24"),
       HOLDFAST_BUN: BUN,
       ...networkFs.env,
+      ...(suite === "postgres" ? postgres.env : {}),
     };
     const outcome = runtime === "deno"
       ? run(`${runtime} ${suite}`, [
@@ -250,6 +287,7 @@ for (const runtime of RUNTIMES) {
 }
 
 stopNetworkFs();
+postgres.stop();
 
 if (!values["skip-build"] && existsSync(path.join(ROOT, "build_npm.ts"))) {
   const outcome = run(
@@ -280,6 +318,19 @@ if (networkFs.state.startsWith("FAILED")) {
     seconds: 0,
   });
 }
+if (postgres.state !== "not needed") {
+  console.log(`${"postgres".padEnd(10)} ${postgres.state}: ${postgres.why}`);
+}
+if (postgres.state.startsWith("FAILED")) {
+  results.push({
+    runtime: "postgres",
+    suite: "pg_cluster.mjs start",
+    passed: 0,
+    failed: 1,
+    skipped: 0,
+    seconds: 0,
+  });
+}
 const byRuntime = new Map();
 for (const r of results) {
   const total = byRuntime.get(r.runtime) ?? { passed: 0, failed: 0, skipped: 0, seconds: 0 };
@@ -298,5 +349,12 @@ for (const [runtime, t] of byRuntime) {
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
 const skipped = results.reduce((n, r) => n + r.skipped, 0);
-console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+// A suite that could not run at all says so on the closing line too, not only in its row.
+const notRun = [networkFs, postgres].some((env) => env.state === "SKIPPED")
+  ? `; NOT RUN: ${
+    [["network-fs", networkFs], ["postgres", postgres]].filter(([, env]) => env.state === "SKIPPED")
+      .map(([name, env]) => `${name} (${env.why})`).join(", ")
+  }`
+  : "";
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped${notRun}`);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

@@ -22,14 +22,17 @@ import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
-/** Where the server binaries may be, best first (Debian's versioned directories, then PATH). */
-const BIN_DIRS = [
-  process.env.HOLDFAST_PG_BIN,
+/**
+ * Where the server binaries may be, best first: Debian's versioned directories, then the usual
+ * others, then the PATH. HOLDFAST_PG_BIN, when set, is the only place looked at (to pick one
+ * PostgreSQL of several, or, pointing nowhere, to see what happens without one).
+ */
+const BIN_DIRS = process.env.HOLDFAST_PG_BIN ? [process.env.HOLDFAST_PG_BIN] : [
   ...["17", "16", "15", "14"].map((v) => `/usr/lib/postgresql/${v}/bin`),
   "/usr/local/pgsql/bin",
   "/usr/local/bin",
   "/usr/bin",
-].filter(Boolean);
+];
 
 /**
  * The directory holding `initdb` and `pg_ctl`, or undefined when PostgreSQL is not installed.
@@ -40,6 +43,7 @@ export function findPgBin() {
   for (const dir of BIN_DIRS) {
     if (existsSync(path.join(dir, "initdb")) && existsSync(path.join(dir, "pg_ctl"))) return dir;
   }
+  if (process.env.HOLDFAST_PG_BIN) return undefined;
   const found = spawnSync("sh", ["-c", "command -v initdb"], { encoding: "utf8" });
   const initdb = found.stdout?.trim();
   if (found.status === 0 && initdb && existsSync(path.join(path.dirname(initdb), "pg_ctl"))) {

@@ -6,14 +6,14 @@
  * (connection refused, authentication, permission), and a pooler that breaks session locks
  * (PgBouncer in transaction mode) refused by the self-test.
  */
-import { it } from "node:test";
+import { afterEach, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { spawn, spawnSync } from "node:child_process";
 import { advisoryKey, lockTableIds, PostgresLock } from "../../postgres.ts";
-import { HolderProcess } from "../../testing/holder_process.ts";
+import { type HolderOptions, HolderProcess } from "../../testing/holder_process.ts";
 import { BOTH } from "../_support/runtimes.ts";
 import { postgresSuite, preciseNow, sleep, type TestServer } from "../_support/postgres.ts";
 
@@ -36,10 +36,21 @@ async function queued(server: TestServer, resource: string, count = 1): Promise<
 }
 
 postgresSuite("PostgresLock across processes", (server) => {
+  // Not `await using`: Node 22 does not parse it.
+  const spawned: HolderProcess[] = [];
+  const spawnHolder = (options: HolderOptions) => {
+    const holder = new HolderProcess(options);
+    spawned.push(holder);
+    return holder;
+  };
+  afterEach(async () => {
+    for (const holder of spawned.splice(0)) await holder[Symbol.asyncDispose]();
+  });
+
   for (const runtime of BOTH) {
     it(`a ${runtime} holder excludes this process; the timeout names its backend pid and application_name`, async () => {
       const resource = unique("exclusion");
-      await using holder = new HolderProcess({ backend: "postgres", resource, runtime });
+      const holder = spawnHolder({ backend: "postgres", resource, runtime });
       const acquired = await holder.waitFor("acquired");
       const connection = server().connection;
       assert.equal(await PostgresLock.tryAcquire(resource, { connection }), undefined);
@@ -53,7 +64,7 @@ postgresSuite("PostgresLock across processes", (server) => {
         return true;
       });
       // A child of the other runtime is refused too, and names the same holder.
-      await using other = new HolderProcess({
+      const other = spawnHolder({
         backend: "postgres",
         resource,
         mode: "try",
@@ -68,7 +79,7 @@ postgresSuite("PostgresLock across processes", (server) => {
     it(`a SIGKILLed ${runtime} holder's lock goes to the waiter within 1 s`, async () => {
       const resource = unique("sigkill");
       const connection = server().connection;
-      await using holder = new HolderProcess({ backend: "postgres", resource, runtime });
+      const holder = spawnHolder({ backend: "postgres", resource, runtime });
       const acquired = await holder.waitFor("acquired");
       const waiting = PostgresLock.acquire(resource, { connection, timeout: 20_000 });
       await queued(server(), resource);
@@ -89,7 +100,7 @@ postgresSuite("PostgresLock across processes", (server) => {
       const resource = unique("sigstop");
       const lease = 1_500;
       const connection = server().connection;
-      await using holder = new HolderProcess({ backend: "postgres", resource, runtime, lease });
+      const holder = spawnHolder({ backend: "postgres", resource, runtime, lease });
       const acquired = await holder.waitFor("acquired");
       // Let a few heartbeats go by first: the deadline must be one the heartbeats moved.
       await sleep(lease);
@@ -146,7 +157,7 @@ postgresSuite("PostgresLock across processes", (server) => {
     const [a, b] = [unique("restart-a"), unique("restart-b")];
     const first = await PostgresLock.acquire(a, { connection });
     const second = await PostgresLock.acquire(b, { connection });
-    await using child = new HolderProcess({
+    const child = spawnHolder({
       backend: "postgres",
       resource: b,
       mode: "try",
