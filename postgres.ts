@@ -74,6 +74,13 @@ export {
   DEFAULT_STATE_TABLE,
   type PostgresRepositoryOptions,
 } from "./src/repository/postgres/options.ts";
+export type { StateRepository, StateUpdater } from "./src/repository/state_repository.ts";
+export type {
+  StandardIssue,
+  StandardPathSegment,
+  StandardResult,
+  StandardSchemaV1,
+} from "./src/repository/schema.ts";
 export { HoldfastError, type HoldfastErrorInit } from "./src/errors/holdfast_error.ts";
 export { InvalidArgumentError } from "./src/errors/invalid_argument.ts";
 export type { Lock, LockHolder, LockWaitOptions } from "./src/lock/lock.ts";
