@@ -117,6 +117,42 @@ postgresSuite("PostgresRepository errors", (server) => {
     }
   });
 
+  it("the session terminated during COMMIT (the server answers 57P01: rolled back): STATE_WRITE_FAILED, the state intact", async () => {
+    const s = server();
+    const table = `hf_slow_commit_${process.pid}`;
+    const namespace = freshNamespace("commit");
+    const repo = new PostgresRepository<number>({ namespace, table });
+    try {
+      await repo.save("s", 1);
+      // A deferred trigger sleeps at COMMIT, long enough to cut that session meanwhile.
+      await s.query(`CREATE OR REPLACE FUNCTION ${table}_sleep() RETURNS trigger
+        LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$`);
+      await s.query(`CREATE CONSTRAINT TRIGGER slow AFTER INSERT OR UPDATE ON ${table}
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${table}_sleep()`);
+      const saving = repo.save("s", 2);
+      const outcome = saving.then(() => "resolved", (e) => e as { code: string; cause?: Error });
+      let terminated = 0;
+      for (let i = 0; i < 100 && terminated === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const rows = await s.query(
+          `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+           WHERE query = 'COMMIT' AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()`,
+        );
+        terminated = rows.filter((row) => row.ok === true).length;
+      }
+      assert.equal(terminated, 1, "the COMMIT was not seen sleeping");
+      const error = await outcome;
+      assert.notEqual(error, "resolved");
+      assert.equal((error as { code: string }).code, "STATE_WRITE_FAILED");
+      assert.equal((error as { cause?: { code?: string } }).cause?.code, "57P01");
+      assert.equal(await repo.load("s"), 1);
+    } finally {
+      await repo.close();
+      await s.query(`DROP TABLE IF EXISTS ${table}`);
+      await s.query(`DROP FUNCTION IF EXISTS ${table}_sleep()`);
+    }
+  });
+
   it("privileges: without CREATE, reads find nothing and writes say what to grant; on tables created beforehand, SELECT/INSERT/UPDATE/DELETE suffice", async () => {
     const s = server();
     const db = `holdfast_repo_perm_${process.pid}`;

@@ -14,6 +14,29 @@
 import type { PgQueryable, StatePool } from "./pg_driver.ts";
 import type { StateSql } from "./state_sql.ts";
 
+/**
+ * COMMIT was sent but no answer came back (the connection broke): the change may or may not be
+ * in place. The repository then looks at the row to tell.
+ */
+export class CommitOutcomeUnknown extends Error {
+  /** For the driver's error `cause`, which COMMIT got instead of an answer. */
+  constructor(cause: unknown) {
+    super(
+      `the connection broke during COMMIT, so whether the change was made is unknown: ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+      { cause },
+    );
+    this.name = "CommitOutcomeUnknown";
+  }
+}
+
+/** Whether `error` is an answer of the server (it has a SQLSTATE), not a broken connection. */
+function answeredByServer(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code);
+}
+
 /** The outcome of a fenced write. */
 export type FenceOutcome =
   | { readonly ok: true }
@@ -24,8 +47,9 @@ export type FenceOutcome =
  * the fence of (`namespace`, `name`) is `token`. Commits if so; rolls back and reports the
  * token found (`undefined`: no fence row) if not.
  *
- * @throws whatever the server or `change` throws; the transaction is then rolled back and the
- *   client discarded.
+ * @throws {CommitOutcomeUnknown} when the connection broke during COMMIT.
+ * @throws whatever the server or `change` throws otherwise; the transaction is then rolled back
+ *   and the client discarded.
  */
 export async function fencedWrite(
   pool: StatePool,
@@ -50,7 +74,12 @@ export async function fencedWrite(
     }
     await change(client);
     inTransaction = false;
-    await client.query("COMMIT");
+    try {
+      await client.query("COMMIT");
+    } catch (error) {
+      // An answer (a deferred constraint, a serialization failure) means rolled back.
+      throw answeredByServer(error) ? error : new CommitOutcomeUnknown(error);
+    }
   } catch (error) {
     if (inTransaction) await client.query("ROLLBACK").catch(() => {});
     // A client whose state is unknown is never handed to the next caller.

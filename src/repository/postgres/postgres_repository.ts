@@ -30,7 +30,7 @@ import {
 import { isCallerPool, poolFor, type StatePool } from "./pg_driver.ts";
 import { type StateSql, stateSql } from "./state_sql.ts";
 import { sqlState, StateTable, UNDEFINED_TABLE } from "./state_table.ts";
-import { fencedWrite } from "./fenced_write.ts";
+import { CommitOutcomeUnknown, fencedWrite } from "./fenced_write.ts";
 import { NameQueue } from "./name_queue.ts";
 import { OpLimit } from "./op_limit.ts";
 
@@ -54,7 +54,11 @@ const encoder = new TextEncoder();
  *   written; if `fn` throws, nothing is written and its error propagates unchanged;
  * - a write is one transaction: a crash of the writer (even SIGKILL) or of its connection at
  *   any point leaves the previous state or the new one, never a part;
- * - a failed call leaves the stored state as it was;
+ * - a failed call leaves the stored state as it was. When the connection breaks during COMMIT
+ *   (so the server may or may not have made the change), the repository reads the row back:
+ *   if this grant's write is there (the row carries its token), the call succeeds; if not, it
+ *   fails and nothing was changed; only if the row cannot be read either does the error (its
+ *   cause: `CommitOutcomeUnknown`) leave the outcome open;
  * - a state that fails the schema is never overwritten by `update`; `save`, a full write,
  *   replaces it;
  * - names follow the rules of {@linkcode JsonFileRepository} (checked before any connection).
@@ -256,6 +260,9 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
         );
       } catch (error) {
         if (sqlState(error) === UNDEFINED_TABLE) return this.#gone(undefined);
+        if (error instanceof CommitOutcomeUnknown && await this.#landed(pool, where, undefined)) {
+          return;
+        }
         throw new StateDeleteError({ ...where, cause: error });
       }
       if (!outcome.ok) throw this.#fenced(where, lock, outcome.found);
@@ -419,9 +426,30 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
           client.query(this.#sql.upsert, [this.namespace, where.stateName, text, lock.token]),
       );
     } catch (error) {
+      if (error instanceof CommitOutcomeUnknown && await this.#landed(pool, where, lock.token)) {
+        return;
+      }
       if (sqlState(error) === UNDEFINED_TABLE) this.#tableState.forget();
       throw new StateWriteError({ ...where, cause: error });
     }
     if (!outcome.ok) throw this.#fenced(where, lock, outcome.found);
+  }
+
+  /**
+   * After a COMMIT whose answer was lost: whether the row now holds this grant's write (its
+   * token column is this grant's: no other write carries it), or, for a delete (`token`
+   * undefined), whether the row is gone. False when that cannot be read either.
+   */
+  async #landed(pool: StatePool, where: StateWhere, token: number | undefined): Promise<boolean> {
+    try {
+      const r = await pool.query<{ token: string }>(this.#sql.tokenOf, [
+        this.namespace,
+        where.stateName,
+      ]);
+      const row = r.rows[0];
+      return token === undefined ? row === undefined : row?.token === String(token);
+    } catch {
+      return false;
+    }
   }
 }

@@ -24,6 +24,8 @@ export interface StateSql {
   readonly load: string;
   /** One row if ($1, $2) is stored. */
   readonly has: string;
+  /** The token of the grant that wrote ($1, $2), as text. */
+  readonly tokenOf: string;
   /** The names stored in namespace $1. */
   readonly list: string;
   /** Inserts or replaces ($1, $2) with state $3 written under token $4. */
@@ -52,6 +54,7 @@ export function stateSql(table: TableName): StateSql {
     exists: "SELECT to_regclass($1)::text AS t",
     load: `SELECT state::text AS state FROM ${t} WHERE namespace = $1 AND name = $2`,
     has: `SELECT 1 FROM ${t} WHERE namespace = $1 AND name = $2`,
+    tokenOf: `SELECT token::text AS token FROM ${t} WHERE namespace = $1 AND name = $2`,
     list: `SELECT name FROM ${t} WHERE namespace = $1`,
     upsert: `INSERT INTO ${t} (namespace, name, state, token) VALUES ($1, $2, $3::json, $4)
 ON CONFLICT (namespace, name) DO UPDATE
