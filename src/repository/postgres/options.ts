@@ -22,9 +22,9 @@ export interface PostgresRepositoryOptions<T> {
    * The server. Default: `pg`'s defaults, that is the standard `PGHOST`, `PGPORT`, `PGUSER`,
    * `PGPASSWORD`, `PGDATABASE` environment variables. A string or a configuration makes the
    * repository open (and, at {@linkcode PostgresRepository.close}, close) its own pool; a
-   * `pg.Pool` is used as it is and left open; each write then holds two of its clients for a
+   * `pg.Pool` is used as it is and left open. Each write holds two clients of the pool for a
    * moment (the lock's session and the fenced transaction), so the repository runs at most half
-   * the pool's size (`max`, default 10) of writes at a time.
+   * the pool's size (`max`, default 10; a config may set it) of writes at a time.
    */
   connection?: PostgresConnection;
   /**
