@@ -14,6 +14,11 @@
  * - `seq`: `update` state `--name` to `{ seq: seq + 1, pad }` until killed, where `pad` is
  *   `(seq % 512) * 64` characters, so that a torn or mixed state would show; prints
  *   `{"event":"ack","seq":...}` after each update returned.
+ * - `append`: until killed, `update` state `--name` to append the id `<--tag>.<seq>` (seq = 1,
+ *   2, ...) to its `ids` list; prints `attempt` (with the id) before each update, `ack` after
+ *   each that returned, `failed` (with the code) after each that threw, and then goes on with
+ *   the next id (never the same one again, so no id can be stored twice). Used by the chaos
+ *   test (tests/postgres/repository_chaos_test.ts).
  *
  * Every mode prints `ready` first; a failure prints `error` with the code and exits 1.
  *
@@ -81,8 +86,30 @@ async function sequence(): Promise<void> {
   }
 }
 
+async function append(): Promise<void> {
+  for (let seq = 1;; seq++) {
+    const id = `${values.tag}.${seq}`;
+    emit("attempt", { id });
+    try {
+      await repo.update(name, (current) => ({
+        ids: [...((current?.ids as string[] | undefined) ?? []), id],
+      }));
+      emit("ack", { id });
+    } catch (error) {
+      const e = error as { code?: string; message?: string };
+      emit("failed", { id, code: e.code, message: e.message?.split("\n")[0] });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
 emit("ready", { runtime: runtime.runtime, version: runtime.version });
-const modes: Record<string, () => Promise<void>> = { increment, gated, seq: sequence };
+const modes: Record<string, () => Promise<void>> = {
+  increment,
+  gated,
+  seq: sequence,
+  append,
+};
 const run = modes[values.mode!];
 if (!run) throw new Error(`unknown --mode '${values.mode}'`);
 // Not a top-level await: holdfast has none, so that require() can load any of it.
