@@ -10,7 +10,8 @@
  *   `validUntil` and `t` (ms since the epoch, sub-ms precision). When the lock is found lost, it
  *   prints `compromised` with the error's code, `validUntil` (the deadline after which it stopped
  *   counting the lock as its own) and `firedAt` (when `signal` fired here), then
- *   `assert-held` with what `assertHeld()` threw.
+ *   `assert-held` with what `assertHeld()` threw; with `--release-on-loss` it then releases and
+ *   prints `released-after-loss` with how long `release()` took (`ms`).
  * - `try`: one `tryAcquire` (with `--wait <ms>`: an `acquire` waiting that long); prints
  *   `acquired` or `busy` (with the error's message and holder pid), then releases.
  *
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     lease: { type: "string" },
     hold: { type: "string" },
     wait: { type: "string" },
+    "release-on-loss": { type: "boolean", default: false },
   },
 });
 
@@ -68,6 +70,13 @@ function watch(lock: PostgresLock): void {
       emit("assert-held", { code: null });
     } catch (error) {
       emit("assert-held", { code: (error as { code?: string }).code });
+    }
+    if (values["release-on-loss"]) {
+      const started = performance.now();
+      void lock.release().then(
+        () => emit("released-after-loss", { ms: performance.now() - started }),
+        (error) => reportError("release-error", error),
+      );
     }
   });
 }

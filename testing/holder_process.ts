@@ -115,6 +115,8 @@ export interface HolderOptions {
   lease?: number;
   /** `postgres` backend: the namespace. */
   namespace?: string;
+  /** `postgres` backend: release as soon as the lock is found lost (`released-after-loss`). */
+  releaseOnLoss?: boolean;
   /** The lock mechanism the holder uses. */
   mechanism?: "auto" | "kernel" | "pidfile";
   /** How long the holder waits to acquire, in ms. */
@@ -179,6 +181,7 @@ export class HolderProcess {
     if (options.reads !== undefined) args.push("--reads", String(options.reads));
     if (options.lease !== undefined) args.push("--lease", String(options.lease));
     if (options.namespace !== undefined) args.push("--namespace", options.namespace);
+    if (options.releaseOnLoss) args.push("--release-on-loss");
     const program = options.backend === "postgres" ? "pg_lock_holder" : "lock_holder";
     const [exe, ...rest] = [
       ...(options.prefix ?? []),

@@ -33,7 +33,7 @@ export interface PgCluster {
 
 /** Starts a throwaway cluster; throws when PostgreSQL is missing or does not start. */
 export declare function startCluster(
-  options?: { port?: number; settings?: Record<string, string> },
+  options?: { port?: number; settings?: Record<string, string>; hba?: string[] },
 ): PgCluster;
 
 /** Stops the cluster in `dir` and removes it. */

@@ -16,7 +16,15 @@
  * @module
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import process from "node:process";
@@ -106,8 +114,9 @@ function runAsServerUser(argv) {
  * Starts a throwaway cluster. Throws when PostgreSQL is not installed (see
  * {@linkcode findPgBin}) or the server does not start (with its log).
  *
- * @param {{ port?: number, settings?: Record<string, string> }} [options] `settings` are
- *   extra postgresql.conf lines (name: value)
+ * @param {{ port?: number, settings?: Record<string, string>, hba?: string[] }} [options]
+ *   `settings` are extra postgresql.conf lines (name: value); `hba` lines go first in
+ *   pg_hba.conf (e.g. `host all all 10.0.0.0/8 trust` for a server listening on TCP)
  * @returns {PgCluster}
  */
 export function startCluster(options = {}) {
@@ -151,6 +160,10 @@ export function startCluster(options = {}) {
   if (IS_ROOT) {
     const { uid, gid } = postgresIds();
     chownSync(path.join(dir, "extra.conf"), uid, gid);
+  }
+  if (options.hba?.length) {
+    const hba = path.join(data, "pg_hba.conf");
+    writeFileSync(hba, `${options.hba.join("\n")}\n${readFileSync(hba, "utf8")}`);
   }
   // include_if_exists keeps initdb's own file intact and our settings last (they win).
   writeFileSync(

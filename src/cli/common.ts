@@ -7,7 +7,6 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { HoldfastError } from "../errors/holdfast_error.ts";
-import { LockTimeoutError } from "../lock/errors.ts";
 
 /** Exit codes of the CLI (sysexits.h where one fits, as flock(1) does). */
 export const EXIT = {
@@ -103,7 +102,10 @@ export function report(error: unknown, verbose: boolean, io: Output, usage: stri
   } else if (error instanceof HoldfastError) {
     io.err("(--verbose for details)");
   }
-  return error instanceof LockTimeoutError ? EXIT.timeout : EXIT.error;
+  // By code: a file lock's and a PostgreSQL lock's timeouts are different classes.
+  return error instanceof HoldfastError && error.code === "LOCK_TIMEOUT"
+    ? EXIT.timeout
+    : EXIT.error;
 }
 
 /** The options a subcommand declares, as `parseArgs` takes them (`--verbose` and `-h` are added). */

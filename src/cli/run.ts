@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import process from "node:process";
 import { FileLock } from "../lock/file/file_lock.ts";
-import { LockAbortedError } from "../lock/errors.ts";
+import type { Lock } from "../lock/lock.ts";
 import { EXIT, type Output, parseMechanism, parseMs, runSubcommand, UsageError } from "./common.ts";
 
 /** The help text of `holdfast run`. */
@@ -26,11 +26,19 @@ Options:
   --stale-after <ms> the lease this holder keeps with the pidfile mechanism (default 10000):
                      recorded in the lock, renewed every quarter of it, and waited out by
                      waiters that cannot check this process (other hosts, containers)
+  --postgres <url>   lock on a PostgreSQL server instead of a file (postgres://user@host/db;
+                     'env': the PGHOST, PGUSER, ... variables): <resource> is then a name,
+                     not a path, and the lock excludes holders on every machine using that
+                     server. Needs the 'pg' package and PostgreSQL 14+
+  --namespace <ns>   with --postgres: the namespace of the name (default holdfast)
+  --lease <ms>       with --postgres: how long a paused or cut-off holdfast keeps the lock
+                     (default 30000); the server frees it after that
   --verbose          on error, print the detailed help
   -h, --help         print this help
 
 The command runs without a shell (use -- sh -c '...' for one) and gets HOLDFAST_LOCK_PATH
-and HOLDFAST_LOCK_TOKEN (the grant's fencing token) in its environment. SIGINT, SIGTERM,
+(with --postgres: HOLDFAST_LOCK_NAME and HOLDFAST_LOCK_NAMESPACE) and HOLDFAST_LOCK_TOKEN
+(the grant's fencing token) in its environment. SIGINT, SIGTERM,
 SIGHUP and SIGQUIT sent to holdfast are forwarded to the command (Ctrl-C in a terminal reaches
 the command directly too, as it shares holdfast's process group, so it may see SIGINT twice).
 The lock belongs to the holdfast process, not to the command: if holdfast is killed (even with
@@ -56,6 +64,9 @@ export function runCommand(args: string[], io: Output): Promise<number> {
     mechanism: { type: "string" },
     "stale-after": { type: "string" },
     shared: { type: "boolean" },
+    postgres: { type: "string" },
+    namespace: { type: "string" },
+    lease: { type: "string" },
   } as const;
   return runSubcommand(own, io, RUN_USAGE, options, async ({ values, positionals }) => {
     const [resource, ...rest] = positionals;
@@ -66,26 +77,48 @@ export function runCommand(args: string[], io: Output): Promise<number> {
     const timeout = parseMs("timeout", text("timeout"), RUN_USAGE) ?? Infinity;
     const mechanism = parseMechanism(text("mechanism"), RUN_USAGE);
     const staleAfter = parseMs("stale-after", text("stale-after"), RUN_USAGE);
-    return await holdWhileRunning(resource, command, {
-      timeout,
-      mechanism,
-      ...(staleAfter === undefined ? {} : { staleAfter }),
-      ...(values.shared === true ? { shared: true } : {}),
-    }, io);
+    const lease = parseMs("lease", text("lease"), RUN_USAGE);
+    const postgres = text("postgres");
+    if (postgres === undefined && (lease !== undefined || text("namespace") !== undefined)) {
+      throw new UsageError("--lease and --namespace go with --postgres", RUN_USAGE);
+    }
+    if (postgres !== undefined && (values.shared === true || text("mechanism") !== undefined)) {
+      throw new UsageError("--shared and --mechanism are file lock options", RUN_USAGE);
+    }
+    const take: Take = postgres === undefined
+      ? async (signal) => {
+        const lock = await FileLock.acquire(resource, {
+          timeout,
+          mechanism,
+          ...(staleAfter === undefined ? {} : { staleAfter }),
+          ...(values.shared === true ? { shared: true } : {}),
+          signal,
+        });
+        return { lock, env: { HOLDFAST_LOCK_PATH: lock.lockPath } };
+      }
+      : async (signal) => {
+        // Loaded only here: the file lock's users never load the PostgreSQL code.
+        const { PostgresLock } = await import("../lock/postgres/postgres_lock.ts");
+        const lock = await PostgresLock.acquire(resource, {
+          ...(postgres === "env" ? {} : { connection: postgres }),
+          timeout,
+          ...(lease === undefined ? {} : { lease }),
+          ...(text("namespace") === undefined ? {} : { namespace: text("namespace") }),
+          signal,
+        });
+        return {
+          lock,
+          env: { HOLDFAST_LOCK_NAME: lock.resource, HOLDFAST_LOCK_NAMESPACE: lock.namespace },
+        };
+      };
+    return await holdWhileRunning(take, command, io);
   });
 }
 
-async function holdWhileRunning(
-  resource: string,
-  command: string[],
-  options: {
-    timeout: number;
-    mechanism: "auto" | "kernel" | "pidfile";
-    staleAfter?: number;
-    shared?: boolean;
-  },
-  io: Output,
-): Promise<number> {
+/** Takes the lock (file or PostgreSQL); `env` is what the command gets to name it. */
+type Take = (signal: AbortSignal) => Promise<{ lock: Lock; env: Record<string, string> }>;
+
+async function holdWhileRunning(take: Take, command: string[], io: Output): Promise<number> {
   const waiting = new AbortController();
   let received: Forwarded | undefined;
   let childPid: number | undefined;
@@ -108,11 +141,12 @@ async function holdWhileRunning(
     return [signal, handler] as const;
   });
   try {
-    let lock: FileLock;
+    let lock: Lock;
+    let env: Record<string, string>;
     try {
-      lock = await FileLock.acquire(resource, { ...options, signal: waiting.signal });
+      ({ lock, env } = await take(waiting.signal));
     } catch (error) {
-      if (received && error instanceof LockAbortedError) {
+      if (received && (error as { code?: string }).code === "LOCK_ABORTED") {
         return signalExit(received);
       }
       throw error;
@@ -122,7 +156,7 @@ async function holdWhileRunning(
       io.err(`holdfast: warning: the lock was lost while the command ran\n${reason.message}`);
     });
     try {
-      return await runChild(command, lock, (pid) => (childPid = pid), io);
+      return await runChild(command, lock, env, (pid) => (childPid = pid), io);
     } finally {
       childPid = undefined;
       await lock.release();
@@ -134,7 +168,8 @@ async function holdWhileRunning(
 
 function runChild(
   command: string[],
-  lock: FileLock,
+  lock: Lock,
+  lockEnv: Record<string, string>,
   started: (pid: number) => void,
   io: Output,
 ): Promise<number> {
@@ -150,7 +185,7 @@ function runChild(
         stdio: "inherit",
         env: {
           ...process.env,
-          HOLDFAST_LOCK_PATH: lock.lockPath,
+          ...lockEnv,
           HOLDFAST_LOCK_TOKEN: String(lock.token),
         },
       });

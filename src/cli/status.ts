@@ -22,6 +22,10 @@ local, network or unknown (unknown is treated as network).
 Options:
   --json             print one JSON object instead of text
   --mechanism <m>    auto (default), kernel or pidfile: what a free lock would use
+  --postgres <url>   report the PostgreSQL lock of the name <resource> instead (postgres://...;
+                     'env': the PG* variables): held or free, the holder's server backend pid
+                     and application_name, its process and host, and the last grant's token
+  --namespace <ns>   with --postgres: the namespace of the name (default holdfast)
   --verbose          on error, print the detailed help
   -h, --help         print this help
 
@@ -157,15 +161,111 @@ function describe(report: StatusReport): string {
   return rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join("\n");
 }
 
+/** What `holdfast status --postgres ... --json` prints. */
+export interface PostgresStatusReport {
+  readonly resource: string;
+  readonly namespace: string;
+  /** The server, as `postgres user@host:port/database`. */
+  readonly target: string;
+  readonly state: "free" | "held";
+  /** The last grant's fencing token (0: never granted). */
+  readonly token: number;
+  readonly holder?: {
+    /** The server's backend pid of the holder's session. */
+    readonly backendPid: number;
+    readonly applicationName?: string;
+    /** The holder's own pid, host, runtime and grant time (a holdfast holder's fence row). */
+    readonly pid?: number;
+    readonly hostname?: string;
+    readonly runtime?: string;
+    readonly version?: string;
+    readonly since?: string;
+  };
+}
+
+async function postgresStatus(
+  resource: string,
+  connection: string,
+  namespace: string | undefined,
+): Promise<PostgresStatusReport> {
+  // Loaded only here: `holdfast status <file>` never loads the PostgreSQL code.
+  const { PostgresLock } = await import("../lock/postgres/postgres_lock.ts");
+  const info = await PostgresLock.inspect(resource, {
+    ...(connection === "env" ? {} : { connection }),
+    ...(namespace === undefined ? {} : { namespace }),
+  });
+  const h = info.holder;
+  return {
+    resource,
+    namespace: info.namespace,
+    target: info.target,
+    state: info.state,
+    token: info.token,
+    ...(h
+      ? {
+        holder: {
+          backendPid: h.pid,
+          ...(h.applicationName ? { applicationName: h.applicationName } : {}),
+          ...(h.clientPid !== undefined
+            ? {
+              pid: h.clientPid,
+              hostname: h.hostname,
+              runtime: h.runtime,
+              version: h.version,
+              since: h.acquiredAt,
+            }
+            : {}),
+        },
+      }
+      : {}),
+  };
+}
+
+function describePostgres(report: PostgresStatusReport): string {
+  const rows: [string, string][] = [
+    ["resource", report.resource],
+    ["namespace", report.namespace],
+    ["server", report.target],
+    ["state", report.state],
+  ];
+  const h = report.holder;
+  if (h) {
+    rows.push([
+      "holder",
+      `server backend ${h.backendPid}${
+        h.applicationName ? ` (application_name '${h.applicationName}')` : ""
+      }`,
+    ]);
+    if (h.pid !== undefined) {
+      const host = h.hostname ? `host '${h.hostname}'` : "an unnamed host";
+      rows.push(["", `pid ${h.pid} on ${host} (${h.runtime} ${h.version}), since ${h.since}`]);
+    }
+  }
+  rows.push(["token", String(report.token)]);
+  return rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join("\n");
+}
+
 /** Runs `holdfast status` with `args` (after `status`); resolves with the exit code. */
 export function statusCommand(args: string[], io: Output): Promise<number> {
   const options = {
     json: { type: "boolean", default: false },
     mechanism: { type: "string" },
+    postgres: { type: "string" },
+    namespace: { type: "string" },
   } as const;
   return runSubcommand(args, io, STATUS_USAGE, options, async ({ values, positionals }) => {
     if (positionals.length !== 1) {
       throw new UsageError("status needs exactly one resource", STATUS_USAGE);
+    }
+    const postgres = values.postgres as string | undefined;
+    const namespace = values.namespace as string | undefined;
+    if (postgres !== undefined) {
+      const found = await postgresStatus(positionals[0], postgres, namespace);
+      io.out(values.json ? JSON.stringify(found) : describePostgres(found));
+      return EXIT.ok;
+    }
+    if (namespace !== undefined) {
+      throw new UsageError("--namespace goes with --postgres", STATUS_USAGE);
     }
     const mechanism = parseMechanism(values.mechanism as string | undefined, STATUS_USAGE);
     const found = await statusOf(positionals[0], mechanism);

@@ -31,6 +31,32 @@ export interface TestServer {
   query(sql: string, values?: unknown[]): Promise<Record<string, unknown>[]>;
 }
 
+// One cluster per process, shared by every suite running in it (Deno runs several test files in
+// one process, and their hooks may interleave): started by the first, stopped after the last.
+let own: { stop(): void; dir: string } | undefined;
+let users = 0;
+
+function useOwnCluster(): string {
+  if (!own) {
+    const cluster = startCluster();
+    Object.assign(process.env, cluster.env, { HOLDFAST_PG: "1", HOLDFAST_PG_DIR: cluster.dir });
+    own = cluster;
+  }
+  users++;
+  return own.dir;
+}
+
+function releaseOwnCluster(): void {
+  if (--users > 0 || !own) return;
+  own.stop();
+  own = undefined;
+  for (
+    const name of ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "HOLDFAST_PG", "HOLDFAST_PG_DIR"]
+  ) {
+    delete process.env[name];
+  }
+}
+
 /**
  * Registers `fn`'s tests in a suite named `name` that runs against a PostgreSQL server (see the
  * module doc for where it comes from and what happens without one).
@@ -50,17 +76,15 @@ export function postgresSuite(name: string, fn: (server: () => TestServer) => vo
     return;
   }
   let server: TestServer | undefined;
-  let stop: (() => void) | undefined;
+  let started = false;
   describe(name, { concurrency: false }, () => {
     before(() => {
       let dir: string;
       if (mode.state === "env") {
         dir = process.env.HOLDFAST_PG_DIR ?? "";
       } else {
-        const cluster = startCluster();
-        Object.assign(process.env, cluster.env, { HOLDFAST_PG: "1", HOLDFAST_PG_DIR: cluster.dir });
-        dir = cluster.dir;
-        stop = () => cluster.stop();
+        dir = useOwnCluster();
+        started = true;
       }
       const connection: PgClientConfig = {
         host: process.env.PGHOST,
@@ -87,7 +111,9 @@ export function postgresSuite(name: string, fn: (server: () => TestServer) => vo
         },
       };
     });
-    after(() => stop?.());
+    after(() => {
+      if (started) releaseOwnCluster();
+    });
     fn(() => {
       if (!server) throw new Error("the server is not started yet (use it inside a test)");
       return server;

@@ -182,6 +182,44 @@ console.log(JSON.stringify(names));
     assert.equal(result.counter, 1);
     assert.equal(result.otelRegistry, "undefined", "nothing of OpenTelemetry was loaded");
   });
+
+  it(
+    "without pg anywhere it can be found: postgres.ts loads, and a PostgreSQL lock says to install pg",
+    {
+      // Deno would fetch npm:pg itself (its fallback), which is what Deno users get.
+      skip: CURRENT === "deno" && "Deno loads npm:pg on its own",
+    },
+    () => {
+      const copy = fresh("no-pg");
+      for (const entry of [`postgres${EXT}`, "src"]) {
+        fs.cpSync(path.join(ROOT, entry), path.join(copy, entry), { recursive: true });
+      }
+      assert.throws(
+        () => createRequire(path.join(copy, "x.js")).resolve("pg"),
+        { code: "MODULE_NOT_FOUND" },
+        "pg is reachable from the temp dir; the test proves nothing here",
+      );
+      const script = path.join(copy, "app.mjs");
+      fs.writeFileSync(
+        script,
+        `import { PostgresLock } from ${
+          JSON.stringify(pathToFileURL(path.join(copy, `postgres${EXT}`)).href)
+        };
+try {
+  await PostgresLock.acquire("x", { connection: { host: "/nonexistent" } });
+  console.log(JSON.stringify({ code: "granted?" }));
+} catch (error) {
+  console.log(JSON.stringify({ code: error.code, tip: error.tip }));
+}
+`,
+      );
+      const ran = runAsUser(CURRENT, script, [], { cwd: copy });
+      const result = lastJson(ran);
+      assert.equal(result.code, "LOCK_UNSUPPORTED", JSON.stringify(result));
+      assert.match(String(result.tip), /npm install pg/);
+      assert.equal(ran.stderr, "");
+    },
+  );
 });
 
 /**

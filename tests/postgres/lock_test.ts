@@ -9,6 +9,7 @@
 import { afterEach, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import path from "node:path";
 import process from "node:process";
 import { spawn, spawnSync } from "node:child_process";
@@ -206,6 +207,25 @@ postgresSuite("PostgresLock across processes", (server) => {
       );
     } finally {
       fs.rmSync(nowhere, { recursive: true, force: true });
+    }
+
+    // A server that accepts and never answers: the connection gives up within the wait's
+    // timeout (pg alone would wait forever).
+    const silent = net.createServer(() => {}).listen(0, "127.0.0.1");
+    await new Promise((resolve) => silent.once("listening", resolve));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const started = Date.now();
+      await assert.rejects(
+        PostgresLock.acquire("x", {
+          connection: { host: "127.0.0.1", port, user: "u" },
+          timeout: 1_000,
+        }),
+        { code: "LOCK_CONNECTION_FAILED" },
+      );
+      assert.ok(Date.now() - started < 8_000, "bounded by the timeout, not pg's forever");
+    } finally {
+      silent.close();
     }
 
     // A role that must give a password (pg_hba: scram for it, before the trust lines).

@@ -163,8 +163,11 @@ export interface Target {
   readonly description: string;
   /** What identifies the server for the once-per-target self-test. */
   readonly identity: unknown;
-  /** Opens a new session. @throws the driver's error */
-  open(): Promise<Session>;
+  /**
+   * Opens a new session, giving up on the connection after `connectTimeout` ms (unless the
+   * config sets `connectionTimeoutMillis`; a pool applies its own). @throws the driver's error
+   */
+  open(connectTimeout?: number): Promise<Session>;
   /**
    * Opens a session for a moment's side job (cancelling a wait): for a pool, a connection of
    * its config outside the pool, so that a full pool cannot block it.
@@ -194,6 +197,21 @@ async function backendPidOf(client: PgClientLike & { processID?: number | null }
 }
 
 const ignore = () => {};
+
+/** How long opening a connection may take by default, in ms. */
+export const DEFAULT_CONNECT_TIMEOUT = 10_000;
+
+/** How long a destroying close waits for a clean end before it destroys the socket, in ms. */
+const DESTROY_AFTER_MS = 500;
+
+/** Destroys the socket under a `pg.Client` (its `connection.stream`), if it has one. */
+function destroySocket(client: unknown): void {
+  const stream = (client as { connection?: { stream?: { destroy?: () => void } } }).connection
+    ?.stream;
+  try {
+    stream?.destroy?.();
+  } catch { /* already gone */ }
+}
 
 function poolTarget(pool: PgPool): Target {
   const known = pools.get(pool);
@@ -243,8 +261,14 @@ async function configTarget(config: PgClientConfig): Promise<Target> {
   // connection string, defaults).
   const probe = new pg.Client(full);
   const description = describeConfig(probe);
-  const open = async (): Promise<Session> => {
-    const client = new pg.Client(full);
+  const open = async (connectTimeout = DEFAULT_CONNECT_TIMEOUT): Promise<Session> => {
+    // pg waits forever for an unanswered connection by default (a host that drops packets):
+    // bounded, so that a wait's timeout holds even then.
+    const client = new pg.Client(
+      full.connectionTimeoutMillis === undefined
+        ? { ...full, connectionTimeoutMillis: Math.max(1, Math.ceil(connectTimeout)) }
+        : full,
+    );
     // A broken connection must never be an uncaught 'error' event (it would end the process):
     // the lock listens too, and learns of it through its own listener.
     client.on("error", ignore);
@@ -266,8 +290,19 @@ async function configTarget(config: PgClientConfig): Promise<Target> {
       client,
       backendPid,
       pooled: false,
-      close() {
-        closing ??= client.end().then(ignore, ignore);
+      close(destroy: boolean) {
+        closing ??= (async () => {
+          const ended = client.end().then(ignore, ignore);
+          if (!destroy) return await ended;
+          // A session given up on may sit on a connection nothing answers any more (a network
+          // partition): end() would wait for the server's FIN until TCP gives up, minutes
+          // later. After a moment the socket is destroyed instead (pg has no public call for
+          // it); the server frees the lock when it ends the session.
+          const timer = setTimeout(() => destroySocket(client), DESTROY_AFTER_MS);
+          runtime.unrefTimer(timer);
+          await ended;
+          clearTimeout(timer);
+        })();
         return closing;
       },
     };

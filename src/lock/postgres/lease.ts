@@ -10,8 +10,9 @@
  * The holder's side: it must count the lock lost *before* the server can free it. The server's
  * idle timer restarts when it has finished a statement, which is after that statement was sent,
  * so it cannot end the session before (send time of the last acknowledged statement) + lease.
- * The holder's deadline is that, minus an allowance for the two clocks' rates (it counts on
- * its own monotonic clock, the server on its own). It is measured from the *send* time: the
+ * The holder's deadline is that, minus an allowance ({@linkcode clockAllowance}) for the two
+ * clocks' rates (it counts on its own monotonic clock, the server on its own) and for its own
+ * timer's lateness. It is measured from the *send* time: the
  * naive rule, counting from the acknowledgement (or "interval plus query timeout"), gives the
  * holder the reply's whole travel time more than the server gives it, so a slow reply makes the
  * holder trust a lock the server has already handed on. Equivalently: deadline = acknowledgement
@@ -32,11 +33,15 @@ export const DEFAULT_LEASE = 30_000;
 export const MIN_LEASE = 200;
 
 /**
- * The allowance for the difference of clock rates and timer resolution between this process and
- * the server, in ms: 1 % of the lease (far beyond NTP's 500 ppm), at least 20 ms.
+ * How much earlier than the server could free the lock the holder counts it lost, in ms: 5 % of
+ * the lease, at least 100 ms, at most a quarter of the lease. It covers the two clocks' rates
+ * (NTP keeps them within 500 ppm, far less) and, mostly, the lateness of this process's timer on
+ * a busy machine: `signal` is fired by a timer, and it must fire before the server's deadline,
+ * not just be due before it. (`assertHeld()` reads the clock, so it is never late.) The cap
+ * keeps the deadline well after the next heartbeat's answer (one every third of the lease).
  */
 export function clockAllowance(lease: number): number {
-  return Math.max(20, Math.ceil(lease * 0.01));
+  return Math.min(Math.max(100, Math.ceil(lease * 0.05)), Math.floor(lease / 4));
 }
 
 /** The monotonic clock the lease is counted on, in ms. */

@@ -10,7 +10,13 @@ import { InvalidArgumentError } from "../../errors/invalid_argument.ts";
 import { runtime } from "../../runtime/select/current.ts";
 import { holding, type Lock, type LockWaitOptions } from "../lock.ts";
 import { classify, codeOf, isTransient } from "./classify.ts";
-import { type PostgresConnection, resolveTarget, type Session, type Target } from "./connection.ts";
+import {
+  DEFAULT_CONNECT_TIMEOUT,
+  type PostgresConnection,
+  resolveTarget,
+  type Session,
+  type Target,
+} from "./connection.ts";
 import {
   type PostgresHolder,
   PostgresLockAbortedError,
@@ -130,49 +136,51 @@ function lockTimeoutSetting(deadline: number): string {
 const RESET_SQL = "RESET idle_session_timeout; RESET idle_in_transaction_session_timeout; " +
   "RESET lock_timeout; RESET client_connection_check_interval";
 
+/** How long `release()` waits for the server's answer when the lock has no lease, in ms. */
+const RELEASE_BOUND_MS = 10_000;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Reads who holds `key` (pg_locks, pg_stat_activity, the fence row); undefined if unknown. */
+/**
+ * Reads who holds `key` (pg_locks, pg_stat_activity, the fence row); undefined when no session
+ * holds it. @throws the driver's error
+ */
 async function readHolder(session: Session, r: Resolved): Promise<PostgresHolder | undefined> {
   const { classid, objid } = lockTableIds(r.key);
-  try {
-    const { rows } = await session.client.query(
-      `SELECT l.pid, a.application_name, f.holder, f.token
-         FROM pg_locks l
-         LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-         LEFT JOIN ${FENCE_TABLE} f ON f.namespace = $3 AND f.name = $4
-        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid
-          AND l.objsubid = 1
-          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        LIMIT 1`,
-      [classid, objid, r.namespace, r.resource],
-    );
-    if (rows.length === 0) return undefined;
-    const row = rows[0];
-    const pid = Number(row.pid);
-    const recorded = (row.holder ?? {}) as Record<string, unknown>;
-    // The fence row names the last grantee: it is this holder's only if the backends agree (a
-    // holder of a colliding name, or of the key outside holdfast, has another one).
-    const same = recorded.backendPid === pid;
-    return {
-      pid,
-      hostname: same && typeof recorded.hostname === "string" ? recorded.hostname : "",
-      ...(typeof row.application_name === "string" && row.application_name !== ""
-        ? { applicationName: row.application_name }
-        : {}),
-      ...(same
-        ? {
-          clientPid: Number(recorded.pid),
-          runtime: String(recorded.runtime),
-          version: String(recorded.version),
-          acquiredAt: String(recorded.acquiredAt),
-          token: Number(row.token),
-        }
-        : {}),
-    };
-  } catch {
-    return undefined;
-  }
+  const { rows } = await session.client.query(
+    `SELECT l.pid, a.application_name, f.holder, f.token
+       FROM pg_locks l
+       LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+       LEFT JOIN ${FENCE_TABLE} f ON f.namespace = $3 AND f.name = $4
+      WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid
+        AND l.objsubid = 1
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      LIMIT 1`,
+    [classid, objid, r.namespace, r.resource],
+  );
+  if (rows.length === 0) return undefined;
+  const row = rows[0];
+  const pid = Number(row.pid);
+  const recorded = (row.holder ?? {}) as Record<string, unknown>;
+  // The fence row names the last grantee: it is this holder's only if the backends agree (a
+  // holder of a colliding name, or of the key outside holdfast, has another one).
+  const same = recorded.backendPid === pid;
+  return {
+    pid,
+    hostname: same && typeof recorded.hostname === "string" ? recorded.hostname : "",
+    ...(typeof row.application_name === "string" && row.application_name !== ""
+      ? { applicationName: row.application_name }
+      : {}),
+    ...(same
+      ? {
+        clientPid: Number(recorded.pid),
+        runtime: String(recorded.runtime),
+        version: String(recorded.version),
+        acquiredAt: String(recorded.acquiredAt),
+        token: Number(row.token),
+      }
+      : {}),
+  };
 }
 
 /**
@@ -189,6 +197,24 @@ async function cancelWait(target: Target, session: Session): Promise<void> {
   } finally {
     await side?.close(false).catch(() => {});
   }
+}
+
+/** What {@linkcode PostgresLock.inspect} reports. */
+export interface PostgresLockInfo {
+  /** The resource, as named. */
+  readonly resource: string;
+  /** Its namespace. */
+  readonly namespace: string;
+  /** The server, as `postgres user@host:port/database`. */
+  readonly target: string;
+  /** `held` while some session holds the advisory lock, `free` otherwise. */
+  readonly state: "free" | "held";
+  /** The holder, when held (its backend pid; the rest when it is a holdfast holder). */
+  readonly holder?: PostgresHolder;
+  /** The fence row's token: the last grant's (0 when the name was never granted). */
+  readonly token: number;
+  /** The 64-bit advisory lock key. */
+  readonly key: bigint;
 }
 
 /**
@@ -353,17 +379,42 @@ export class PostgresLock implements Lock {
     client.removeListener("end", this.#onSessionEnd);
     let failure: unknown;
     if (!lost) {
+      // Bounded: on a connection that stopped answering (a partition that began after the last
+      // heartbeat) the unlock would wait for TCP to give up. Past the lease deadline the server
+      // frees the lock itself; without a lease, after RELEASE_BOUND_MS.
+      const bound = this.#heartbeat
+        ? Math.max(0, this.#heartbeat.deadline - monotonicNow())
+        : RELEASE_BOUND_MS;
+      let timer: unknown;
+      const unanswered = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(`the server did not answer the unlock within ${Math.round(bound)} ms`),
+            ),
+          bound,
+        );
+      });
       try {
-        await client.query("SELECT pg_advisory_unlock($1::bigint)", [String(this.key)]);
-        // A pool's client goes back to the pool as it came: none of the lock's settings (its
-        // idle_session_timeout would have the server end an idle pooled connection).
-        if (this.#session.pooled) await client.query(RESET_SQL);
+        await Promise.race([
+          (async () => {
+            await client.query("SELECT pg_advisory_unlock($1::bigint)", [String(this.key)]);
+            // A pool's client goes back to the pool as it came: none of the lock's settings
+            // (its idle_session_timeout would have the server end an idle pooled connection).
+            if (this.#session.pooled) await client.query(RESET_SQL);
+          })(),
+          unanswered,
+        ]);
       } catch (error) {
         failure = error;
+      } finally {
+        clearTimeout(timer as number);
       }
     }
     client.removeListener("error", this.#onSessionError);
-    await this.#session.close(lost || failure !== undefined).catch(() => {});
+    const closing = this.#session.close(lost || failure !== undefined).catch(() => {});
+    // A lost session is let go without waiting: nothing may answer on it any more.
+    if (!lost) await closing;
     if (failure !== undefined) {
       throw new PostgresLockReleaseError({
         resource: this.resource,
@@ -377,6 +428,52 @@ export class PostgresLock implements Lock {
   /** Releases the lock (for `await using`). */
   [Symbol.asyncDispose](): Promise<void> {
     return this.release();
+  }
+
+  /**
+   * Reports the lock on `resource` without taking it: held or free, the holder (backend pid,
+   * application_name, and what its fence row says of its process), the last grant's token.
+   *
+   * @throws the connection errors of {@linkcode PostgresLock.acquire}
+   */
+  static async inspect(
+    resource: string,
+    options: Pick<PostgresLockOptions, "connection" | "namespace"> = {},
+  ): Promise<PostgresLockInfo> {
+    const r = resolveOptions(resource, { namespace: options.namespace });
+    let target: Target | undefined;
+    const init = () => ({
+      resource: r.resource,
+      namespace: r.namespace,
+      target: target?.description ?? "postgres",
+    });
+    let session: Session | undefined;
+    try {
+      target = await resolveTarget(options.connection);
+      await checkTarget(target);
+      session = await target.open();
+      const holder = await readHolder(session, r);
+      const { rows } = await session.client.query(
+        `SELECT token FROM ${FENCE_TABLE} WHERE namespace = $1 AND name = $2`,
+        [r.namespace, r.resource],
+      );
+      return {
+        resource: r.resource,
+        namespace: r.namespace,
+        target: target.description,
+        state: holder ? "held" : "free",
+        ...(holder ? { holder } : {}),
+        token: rows.length ? Number(rows[0].token) : 0,
+        key: r.key,
+      };
+    } catch (error) {
+      if (error instanceof SelfTestFailure) {
+        throw new PostgresLockUnsupportedError({ ...init(), detail: error.detail });
+      }
+      throw classify(error, init());
+    } finally {
+      await session?.close(false).catch(() => {});
+    }
   }
 
   /**
@@ -447,7 +544,9 @@ export class PostgresLock implements Lock {
       if (wait.signal?.aborted) throw aborted();
       let session: Session | undefined;
       try {
-        const facts = await checkTarget(target);
+        const connectTimeout = () =>
+          Math.min(DEFAULT_CONNECT_TIMEOUT, Math.max(deadline - monotonicNow(), 1_000));
+        const facts = await checkTarget(target, connectTimeout());
         if (r.lease !== Infinity && facts.serverVersion < 140000) {
           throw new PostgresLockUnsupportedError({
             ...init(),
@@ -457,11 +556,13 @@ export class PostgresLock implements Lock {
               "Upgrade the server, or pass lease: Infinity (a paused holder then keeps the lock)",
           });
         }
-        session = await target.open();
+        session = await target.open(connectTimeout());
         connectedOnce = true;
         const result = await PostgresLock.#grant(r, target, session, mode, deadline, wait.signal);
         if (result === "busy") {
-          const holder = mode === "try-once" ? undefined : await readHolder(session, r);
+          const holder = mode === "try-once"
+            ? undefined
+            : await readHolder(session, r).catch(() => undefined);
           await session.close(false).catch(() => {});
           if (mode === "try-once") return undefined;
           throw new PostgresLockTimeoutError({
@@ -479,6 +580,9 @@ export class PostgresLock implements Lock {
         if ((error as PostgresLockError | undefined)?.code?.startsWith?.("LOCK_")) throw error;
         if (error instanceof InvalidArgumentError) throw error;
         await session?.close(true).catch(() => {});
+        // Aborted while connecting or checking the server: the caller asked to stop, so that
+        // is the answer, whatever the connection did meanwhile.
+        if (wait.signal?.aborted) throw aborted();
         // A session lost while waiting (the server restarted, the backend was terminated):
         // reconnect and wait again, until the timeout. The first connection's failure is the
         // caller's to see at once (a wrong host must not wait out the timeout).
@@ -527,6 +631,11 @@ export class PostgresLock implements Lock {
     } else {
       let onAbort: (() => void) | undefined;
       let cancelling: Promise<void> | undefined;
+      // The signal may have fired while connecting: a listener added now would never run.
+      if (signal?.aborted) {
+        await session.close(true).catch(() => {});
+        return "aborted";
+      }
       try {
         if (signal) {
           onAbort = () => (cancelling = cancelWait(target, session));

@@ -37,15 +37,16 @@ const passed = new Map<unknown, Promise<TargetFacts>>();
 
 /**
  * The facts of `target`, after it passed the self-test (run once per target; a failed run is not
- * remembered, so that a fixed server passes on the next try).
+ * remembered, so that a fixed server passes on the next try). `connectTimeout` bounds each of
+ * its connections, in ms.
  *
  * @throws {SelfTestFailure} when the target does not exclude
  * @throws the driver's or server's error (connection, authentication, permission)
  */
-export function checkTarget(target: Target): Promise<TargetFacts> {
+export function checkTarget(target: Target, connectTimeout?: number): Promise<TargetFacts> {
   let known = passed.get(target.identity);
   if (!known) {
-    known = probe(target);
+    known = probe(target, connectTimeout);
     passed.set(target.identity, known);
     known.catch(() => passed.delete(target.identity));
   }
@@ -59,13 +60,13 @@ function probeKey(): bigint {
   return words[0];
 }
 
-async function probe(target: Target): Promise<TargetFacts> {
+async function probe(target: Target, connectTimeout?: number): Promise<TargetFacts> {
   const sessions: Session[] = [];
   let clean = false;
   try {
-    const a = await target.open();
+    const a = await target.open(connectTimeout);
     sessions.push(a);
-    const b = await target.open();
+    const b = await target.open(connectTimeout);
     sessions.push(b);
     const key = String(probeKey());
     const first = await a.client.query(

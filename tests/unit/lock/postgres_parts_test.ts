@@ -27,9 +27,10 @@ describe("PostgreSQL lock parts", () => {
     }
   });
 
-  it("the clock allowance is 1 % of the lease, at least 20 ms", () => {
-    assert.equal(clockAllowance(200), 20);
-    assert.equal(clockAllowance(30_000), 300);
+  it("the allowance is 5 % of the lease, at least 100 ms, at most a quarter of the lease", () => {
+    assert.equal(clockAllowance(200), 50);
+    assert.equal(clockAllowance(1_000), 100);
+    assert.equal(clockAllowance(30_000), 1_500);
   });
 
   it("the self-test refuses a target whose second session is granted the first one's key", async () => {
