@@ -20,7 +20,8 @@
  *   the next id (never the same one again, so no id can be stored twice). Used by the chaos
  *   test (tests/postgres/repository_chaos_test.ts).
  *
- * Every mode prints `ready` first; a failure prints `error` with the code and exits 1.
+ * Every mode prints `ready` first; a failure prints `error` with the code and exits 1. With
+ * `--no-close` the repository is never closed (the process must exit all the same).
  *
  * @module
  */
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     gate: { type: "string" },
     tag: { type: "string", default: "w" },
     lease: { type: "string" },
+    "no-close": { type: "boolean", default: false },
   },
 });
 
@@ -114,7 +116,7 @@ const run = modes[values.mode!];
 if (!run) throw new Error(`unknown --mode '${values.mode}'`);
 // Not a top-level await: holdfast has none, so that require() can load any of it.
 run().then(
-  () => repo.close(),
+  () => values["no-close"] ? undefined : repo.close(),
   async (error) => {
     const e = error as { code?: string; message?: string };
     emit("error", { code: e.code, message: e.message });

@@ -145,6 +145,26 @@ postgresSuite("PostgresRepository across processes", (server) => {
     );
   });
 
+  for (const runtime of ["node", "deno", "bun"] as RuntimeName[]) {
+    it(`a ${runtime} program that never calls close() exits once its work is done (idle pool clients keep nothing alive)`, async () => {
+      const namespace = freshNamespace("exit");
+      const started = performance.now();
+      const w = new PgWorker(runtime, [
+        "--mode",
+        "increment",
+        "--namespace",
+        namespace,
+        "--count",
+        "2",
+        "--no-close",
+      ]);
+      assert.equal(await w.finished(), 0, w.stderr.join(""));
+      const seconds = (performance.now() - started) / 1000;
+      assert.ok(w.named("done").length === 1, JSON.stringify(w.events));
+      assert.ok(seconds < 6, `exited after ${seconds.toFixed(1)} s (pg's idle timeout is 10 s)`);
+    });
+  }
+
   it("4 processes (Node, Deno, Bun, Node) x 60 updates end at exactly 240, each value seen once", async () => {
     const namespace = freshNamespace("count");
     const runtimes: RuntimeName[] = ["node", "deno", "bun", "node"];

@@ -60,7 +60,13 @@ export async function poolFor(connection: PostgresConnection | undefined): Promi
     Pool: new (config: PgClientConfig) => StatePool;
   };
   const config = typeof connection === "string" ? { connectionString: connection } : connection;
-  const pool = new pg.Pool({ application_name: defaultApplicationName(), ...config });
+  // allowExitOnIdle: idle clients do not keep the process alive (a program that forgets
+  // close() still exits when its work is done, not 10 s later).
+  const pool = new pg.Pool({
+    application_name: defaultApplicationName(),
+    allowExitOnIdle: true,
+    ...config,
+  });
   // An idle client's error (the server restarted, the backend was terminated) would otherwise
   // be an uncaught 'error' event and end the process; the next query gets a fresh client.
   pool.on("error", () => {});
