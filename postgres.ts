@@ -17,6 +17,15 @@
  * // ... one process at a time, on any host, runs this; lock.signal fires if the lock is lost
  * ```
  *
+ * @example Keep state that a former holder's late write cannot overwrite
+ * ```ts
+ * import { PostgresRepository } from "holdfast/postgres";
+ *
+ * const repo = new PostgresRepository<{ n: number }>({ connection: "postgres://localhost/app" });
+ * await repo.update("counter", (s) => ({ n: (s?.n ?? 0) + 1 }));
+ * await repo.close();
+ * ```
+ *
  * @module
  */
 export {
@@ -59,6 +68,19 @@ export {
   PostgresLockUnsupportedError,
   PostgresPermissionError,
 } from "./src/lock/postgres/errors.ts";
+export { PostgresRepository } from "./src/repository/postgres/postgres_repository.ts";
+export {
+  DEFAULT_PG_LOCK_TIMEOUT,
+  DEFAULT_STATE_TABLE,
+  type PostgresRepositoryOptions,
+} from "./src/repository/postgres/options.ts";
+export type { StateRepository, StateUpdater } from "./src/repository/state_repository.ts";
+export type {
+  StandardIssue,
+  StandardPathSegment,
+  StandardResult,
+  StandardSchemaV1,
+} from "./src/repository/schema.ts";
 export { HoldfastError, type HoldfastErrorInit } from "./src/errors/holdfast_error.ts";
 export { InvalidArgumentError } from "./src/errors/invalid_argument.ts";
 export type { Lock, LockHolder, LockWaitOptions } from "./src/lock/lock.ts";
