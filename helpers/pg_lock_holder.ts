@@ -12,6 +12,10 @@
  *   counting the lock as its own) and `firedAt` (when `signal` fired here), then
  *   `assert-held` with what `assertHeld()` threw; with `--release-on-loss` it then releases and
  *   prints `released-after-loss` with how long `release()` took (`ms`).
+ * - `count`: `--increments` grants one after another (each held `--hold` ms, default 2), then
+ *   `done` with, for each grant, its token, when it was granted and when it ended (its release
+ *   began, or the lock was found lost: `lost`), in ms since the epoch with sub-ms precision;
+ *   `first` after the first grant.
  * - `try`: one `tryAcquire` (with `--wait <ms>`: an `acquire` waiting that long); prints
  *   `acquired` or `busy` (with the error's message and holder pid), then releases.
  *
@@ -34,6 +38,7 @@ const { values } = parseArgs({
     hold: { type: "string" },
     wait: { type: "string" },
     "release-on-loss": { type: "boolean", default: false },
+    increments: { type: "string", default: "1" },
   },
 });
 
@@ -119,8 +124,28 @@ async function tryOnce(): Promise<void> {
   }
 }
 
+async function count(): Promise<void> {
+  const grants: { token: number; grantedAt: number; endedAt: number; lost: boolean }[] = [];
+  const hold = values.hold === undefined ? 2 : Number(values.hold);
+  for (let i = 0; i < Number(values.increments); i++) {
+    const lock = await PostgresLock.acquire(resource!, {
+      ...options,
+      timeout: Number(values.timeout),
+    });
+    const grantedAt = preciseNow();
+    if (i === 0) emit("first", { token: lock.token });
+    let lostAt: number | undefined;
+    lock.signal.addEventListener("abort", () => (lostAt = preciseNow()), { once: true });
+    await new Promise((resolve) => setTimeout(resolve, hold));
+    const endedAt = lostAt ?? preciseNow();
+    grants.push({ token: lock.token, grantedAt, endedAt, lost: lostAt !== undefined });
+    await lock.release().catch(() => {});
+  }
+  emit("done", { grants });
+}
+
 emit("ready", { runtime: runtime.runtime, version: runtime.version });
-const modes: Record<string, () => Promise<void>> = { hold, try: tryOnce };
+const modes: Record<string, () => Promise<void>> = { hold, try: tryOnce, count };
 const run = modes[values.mode!];
 if (!run) throw new Error(`unknown --mode '${values.mode}'`);
 // Not a top-level await (see lock_holder.ts): a failure is an unhandled rejection, exit 1.

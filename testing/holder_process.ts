@@ -108,7 +108,7 @@ export interface HolderOptions {
   /**
    * Which lock the holder takes: `file` (default: `FileLock`, helpers/lock_holder.ts) or
    * `postgres` (`PostgresLock` through the `PG*` environment variables,
-   * helpers/pg_lock_holder.ts: modes `hold` and `try` only).
+   * helpers/pg_lock_holder.ts: modes `hold`, `try` and `count` only).
    */
   backend?: "file" | "postgres";
   /** `postgres` backend: the lease in ms. */

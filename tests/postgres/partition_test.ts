@@ -7,7 +7,7 @@
  */
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import process from "node:process";
 import pg from "pg";
 import type { PgClientConfig } from "../../src/lock/postgres/connection.ts";
@@ -47,7 +47,9 @@ postgresSuite("PostgresLock under a network partition", () => {
   const [outside, inside] = [`hfp${tag}a`, `hfp${tag}b`];
   const net = `10.213.${process.pid % 250}`;
   let cluster: PgCluster | undefined;
-  const skip = !ROOT_USER && "needs root (a network namespace and a veth pair)";
+  const hasIp = spawnSync("ip", ["-V"]).status === 0;
+  const skip = !ROOT_USER ? "needs root (a network namespace and a veth pair)" : !hasIp &&
+    "needs the ip command (apt-get install -y iproute2)";
 
   before(() => {
     if (skip) return;

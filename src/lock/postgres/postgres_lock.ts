@@ -29,7 +29,7 @@ import {
 import { FENCE_GRANT_SQL, FENCE_TABLE } from "./fence.ts";
 import { advisoryKey, lockTableIds } from "./key.ts";
 import { DEFAULT_LEASE, Heartbeat, MIN_LEASE, monotonicNow, wallTime } from "./lease.ts";
-import { checkTarget, SelfTestFailure } from "./self_test.ts";
+import { checkTarget, hasPassed, SelfTestFailure } from "./self_test.ts";
 
 /** The namespace of names when none is given. */
 export const DEFAULT_NAMESPACE = "holdfast";
@@ -584,15 +584,20 @@ export class PostgresLock implements Lock {
         // is the answer, whatever the connection did meanwhile.
         if (wait.signal?.aborted) throw aborted();
         // A session lost while waiting (the server restarted, the backend was terminated):
-        // reconnect and wait again, until the timeout. The first connection's failure is the
-        // caller's to see at once (a wrong host must not wait out the timeout).
-        if (connectedOnce && isTransient(error) && !wait.signal?.aborted) {
+        // reconnect and wait again, until the timeout. A first failure to connect is the
+        // caller's to see at once (a wrong host must not wait out the timeout), unless the
+        // server is known: it said it is starting up or shutting down (57P03), or it passed
+        // the self-test in this process before (it is down for a moment, a restart).
+        const outage = connectedOnce || codeOf(error) === "57P03" || await hasPassed(target);
+        if (outage && isTransient(error) && !wait.signal?.aborted) {
           const left = deadline - monotonicNow();
           if (left > 0) {
             await sleep(Math.min(left, 50 * 2 ** Math.min(attempt, 4)));
             if (monotonicNow() < deadline) continue;
           }
-          throw new PostgresLockTimeoutError({ ...init(), timeout: wait.timeout, cause: error });
+          // The wait ran out while the server could not be reached: that is what to report
+          // (a timeout would say that another session holds the lock).
+          throw classify(error, init());
         }
         throw classify(error, init());
       }

@@ -53,6 +53,16 @@ export function checkTarget(target: Target, connectTimeout?: number): Promise<Ta
   return known;
 }
 
+/**
+ * Whether `target` passed the self-test in this process: it was there and right, so a failure to
+ * reach it now is an outage (a restart) rather than a wrong address.
+ */
+export async function hasPassed(target: Target): Promise<boolean> {
+  const known = passed.get(target.identity);
+  if (!known) return false;
+  return await known.then(() => true, () => false);
+}
+
 /** A random probe key, so that concurrent self-tests never meet. */
 function probeKey(): bigint {
   const words = new BigInt64Array(1);
