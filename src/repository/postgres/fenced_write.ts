@@ -31,6 +31,8 @@ export class CommitOutcomeUnknown extends Error {
   }
 }
 
+const ignore = () => {};
+
 /** Whether `error` is an answer of the server (it has a SQLSTATE), not a broken connection. */
 function answeredByServer(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -60,6 +62,14 @@ export async function fencedWrite(
   change: (client: PgQueryable) => Promise<unknown>,
 ): Promise<FenceOutcome> {
   const client = await pool.connect();
+  // pg's pool stops listening to a client's errors while it is checked out: a connection that
+  // breaks between two statements (a server restart) would be an uncaught 'error' event and
+  // end the process. The statement in flight, or the next one, fails instead.
+  client.on("error", ignore);
+  const release = (destroy?: boolean | Error) => {
+    client.removeListener("error", ignore);
+    client.release(destroy);
+  };
   let inTransaction = false;
   try {
     await client.query("BEGIN");
@@ -69,7 +79,7 @@ export async function fencedWrite(
     const found = row === undefined ? undefined : String(row.token);
     if (found !== String(token)) {
       await client.query("ROLLBACK");
-      client.release();
+      release();
       return { ok: false, found };
     }
     await change(client);
@@ -83,9 +93,9 @@ export async function fencedWrite(
   } catch (error) {
     if (inTransaction) await client.query("ROLLBACK").catch(() => {});
     // A client whose state is unknown is never handed to the next caller.
-    client.release(error instanceof Error ? error : true);
+    release(error instanceof Error ? error : true);
     throw error;
   }
-  client.release();
+  release();
   return { ok: true };
 }
