@@ -14,6 +14,13 @@
  * - `seq`: `update` state `--name` to `{ seq: seq + 1, pad }` until killed, where `pad` is
  *   `(seq % 512) * 64` characters, so that a torn or mixed state would show; prints
  *   `{"event":"ack","seq":...}` after each update returned.
+ * - `append`: `update` state `--name` to append the id `<--tag>.<seq>` (seq = 1, 2, ...) to its
+ *   `ids` list until killed, printing `{"event":"ack","id":...}` after each update returned. A
+ *   failed update does not end the run: it prints `{"event":"failed","id":...,"code":...,
+ *   "doubt":...}` (`doubt`: the error's cause is `CommitOutcomeUnknown`, the one failure that
+ *   may have landed), waits `--retry-delay` ms (default 50) and goes on with the next id, so a
+ *   failed id is never retried and the parent can check that it is absent. Used by
+ *   scripts/chaos_postgres.ts.
  *
  * Every mode prints `ready` first; a failure prints `error` with the code and exits 1.
  *
@@ -36,6 +43,7 @@ const { values } = parseArgs({
     gate: { type: "string" },
     tag: { type: "string", default: "w" },
     lease: { type: "string" },
+    "retry-delay": { type: "string", default: "50" },
   },
 });
 
@@ -81,8 +89,36 @@ async function sequence(): Promise<void> {
   }
 }
 
+async function append(): Promise<void> {
+  const delay = Number(values["retry-delay"]);
+  for (let seq = 1;; seq++) {
+    const id = `${values.tag}.${seq}`;
+    try {
+      await repo.update(name, (current) => ({
+        ids: [...((current?.ids as string[] | undefined) ?? []), id],
+      }));
+    } catch (error) {
+      const e = error as { code?: string; message?: string; cause?: { name?: string } };
+      emit("failed", {
+        id,
+        code: e.code,
+        doubt: e.cause?.name === "CommitOutcomeUnknown",
+        message: e.message?.split("\n")[0],
+      });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      continue;
+    }
+    emit("ack", { id });
+  }
+}
+
 emit("ready", { runtime: runtime.runtime, version: runtime.version });
-const modes: Record<string, () => Promise<void>> = { increment, gated, seq: sequence };
+const modes: Record<string, () => Promise<void>> = {
+  increment,
+  gated,
+  seq: sequence,
+  append,
+};
 const run = modes[values.mode!];
 if (!run) throw new Error(`unknown --mode '${values.mode}'`);
 // Not a top-level await: holdfast has none, so that require() can load any of it.
