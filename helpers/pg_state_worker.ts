@@ -15,7 +15,8 @@
  *   `(seq % 512) * 64` characters, so that a torn or mixed state would show; prints
  *   `{"event":"ack","seq":...}` after each update returned.
  * - `append`: `update` state `--name` to append the id `<--tag>.<seq>` (seq = 1, 2, ...) to its
- *   `ids` list until killed, printing `{"event":"ack","id":...}` after each update returned. A
+ *   `ids` list until killed, printing `{"event":"inside","id":...}` from the update's function
+ *   (the lock is held then; it waits `--hold` ms there, default 0) and `{"event":"ack","id":...}` after each update returned. A
  *   failed update does not end the run: it prints `{"event":"failed","id":...,"code":...,
  *   "doubt":...}` (`doubt`: the error's cause is `CommitOutcomeUnknown`, the one failure that
  *   may have landed), waits `--retry-delay` ms (default 50) and goes on with the next id, so a
@@ -44,6 +45,7 @@ const { values } = parseArgs({
     tag: { type: "string", default: "w" },
     lease: { type: "string" },
     "retry-delay": { type: "string", default: "50" },
+    hold: { type: "string", default: "0" },
   },
 });
 
@@ -91,12 +93,15 @@ async function sequence(): Promise<void> {
 
 async function append(): Promise<void> {
   const delay = Number(values["retry-delay"]);
+  const hold = Number(values.hold);
   for (let seq = 1;; seq++) {
     const id = `${values.tag}.${seq}`;
     try {
-      await repo.update(name, (current) => ({
-        ids: [...((current?.ids as string[] | undefined) ?? []), id],
-      }));
+      await repo.update(name, async (current) => {
+        emit("inside", { id });
+        if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
+        return { ids: [...((current?.ids as string[] | undefined) ?? []), id] };
+      });
     } catch (error) {
       const e = error as { code?: string; message?: string; cause?: { name?: string } };
       emit("failed", {

@@ -8,9 +8,10 @@
  * `failed` line (then going on with the next id) after one that threw. For `--rounds` rounds
  * the controller picks a worker at random and either SIGKILLs it (and starts a replacement on
  * the next runtime: node, deno, bun, node, ...) or SIGSTOPs it, for up to `--max-stop` ms or,
- * one stop in `--long-every`, for longer than the lease (`--lease`, default 1500 ms): the
- * server then ends its lock's session and grants the lock to a waiter, and the write of the
- * stopped worker, if it held the lock, is refused after SIGCONT (`STATE_LOCK_LOST`: a fenced
+ * one stop in `--long-every`, for longer than the lease (`--lease`, default 1500 ms). Such a
+ * stop goes to the lock's holder when one is seen (each update's function prints `inside` and
+ * waits `--hold` ms): the server then ends its lock's session and grants the lock to a waiter,
+ * and the stopped worker's write is refused after SIGCONT (`STATE_LOCK_LOST`: a fenced
  * refusal, expected and counted). Halfway the server is restarted (`pg_ctl restart -m fast`);
  * the workers must reconnect and go on: their failures meanwhile are counted as retried. At the
  * end every worker is SIGKILLed and the state is checked:
@@ -32,7 +33,7 @@
  * duplicates=0 missing=0 ...`, and exits 1 on FAIL.
  *
  *   node_modules/node24/bin/node --no-warnings scripts/chaos_postgres.ts [--rounds 200]
- *     [--workers 4] [--lease 1500] [--max-stop 500] [--long-every 4] [--max-pause 150]
+ *     [--workers 4] [--lease 1500] [--max-stop 500] [--long-every 8] [--max-pause 150] [--hold 5]
  *
  * Not part of `npm test`: it is a nightly-style run (`npm run chaos:postgres`).
  *
@@ -58,8 +59,9 @@ const { values } = parseArgs({
     workers: { type: "string", default: "4" },
     lease: { type: "string", default: "1500" },
     "max-stop": { type: "string", default: "500" },
-    "long-every": { type: "string", default: "4" },
+    "long-every": { type: "string", default: "8" },
     "max-pause": { type: "string", default: "150" },
+    hold: { type: "string", default: "5" },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -68,6 +70,8 @@ const LEASE = Number(values.lease);
 const MAX_STOP = Number(values["max-stop"]);
 const LONG_EVERY = Number(values["long-every"]);
 const MAX_PAUSE = Number(values["max-pause"]);
+/** How long each update's function waits, holding the lock: a stall can then land in it. */
+const HOLD = Number(values.hold);
 const WORKER = path.join(ROOT, "helpers/pg_state_worker.ts");
 const RUNTIMES: HolderRuntime[] = ["node", "deno", "bun"];
 const NAME = "chaos";
@@ -93,6 +97,10 @@ interface Extra {
   failed: Map<string, { code: string; doubt: boolean }>;
   /** Until when (ms, monotonic) a failure is caused by a stall: Infinity while stopped. */
   disturbedUntil: number;
+  /** Whether it is stopped past the lease now: no round picks it until it is resumed. */
+  longStopped: boolean;
+  /** Whether it printed `inside` (it holds the lock) and not yet the outcome. */
+  inside: boolean;
 }
 
 const workers: ChaosWorker[] = [];
@@ -121,14 +129,24 @@ function start(runtime: HolderRuntime): ChaosWorker {
     tag,
     "--lease",
     String(LEASE),
+    "--hold",
+    String(HOLD),
   ]);
-  const info: Extra = { lastSeq: 0, failed: new Map(), disturbedUntil: -Infinity };
+  const info: Extra = {
+    lastSeq: 0,
+    failed: new Map(),
+    disturbedUntil: -Infinity,
+    longStopped: false,
+    inside: false,
+  };
   const worker = startWorker({
     tag,
     runtime,
     command,
     errors,
     onEvent: (event) => {
+      if (event.event === "inside") info.inside = true;
+      if (event.event === "ack" || event.event === "failed") info.inside = false;
       if (event.event === "ack") info.lastSeq = seqOf(event.id!);
       if (event.event === "error") errors.push(`${tag}: ${event.code} ${event.message}`);
       if (event.event !== "failed") return;
@@ -172,10 +190,28 @@ try {
   for (let round = 1; round <= ROUNDS; round++) {
     await sleep(Math.random() * MAX_PAUSE);
     if (round === Math.ceil(ROUNDS / 2) && await restartServer()) restarts++;
-    const index = Math.floor(Math.random() * workers.length);
-    const worker = workers[index];
+    // Not one stopped past the lease: killing it before its SIGCONT would rarely leave a
+    // refusal to see.
+    const candidates = workers.filter((w) => !extra.get(w)!.longStopped);
+    if (candidates.length === 0) {
+      await Promise.race(stopping);
+      round--;
+      continue;
+    }
+    const kill = Math.random() < 0.5;
+    const long = !kill && Math.random() * LONG_EVERY < 1;
+    // A stop past the lease goes to the lock's holder when one is seen (inside its update): its
+    // write is the one fencing must refuse.
+    let holder: ChaosWorker | undefined;
+    for (let waited = 0; long && waited < 500; waited += 10) {
+      holder = candidates.find((w) => !w.killed && extra.get(w)!.inside);
+      if (holder) break;
+      await sleep(10);
+    }
+    const worker = holder ?? candidates[Math.floor(Math.random() * candidates.length)];
+    const index = workers.indexOf(worker);
     const info = extra.get(worker)!;
-    if (Math.random() < 0.5) {
+    if (kill) {
       kills++;
       await killWorker(worker);
       retired.push(worker);
@@ -184,12 +220,13 @@ try {
     } else {
       if (info.disturbedUntil === Infinity) continue; // stopped already
       stops++;
-      const long = Math.random() * LONG_EVERY < 1;
       if (long) longStops++;
+      info.longStopped = long;
       process.kill(worker.child.pid!, "SIGSTOP");
       info.disturbedUntil = Infinity;
       const span = long ? LEASE * (1.2 + Math.random()) : Math.random() * MAX_STOP;
       const resume = sleep(span).then(() => {
+        info.longStopped = false;
         if (worker.killed) return;
         info.disturbedUntil = performance.now() + GRACE;
         process.kill(worker.child.pid!, "SIGCONT");
