@@ -112,6 +112,30 @@ let fenced = 0;
 let restartUntil = -Infinity;
 let generation = 0;
 
+/**
+ * Sends `signal` to `worker` unless it has exited already (it then exited on its own, which its
+ * `exited` reports as an error); true when sent.
+ */
+function send(worker: ChaosWorker, signal: "SIGSTOP" | "SIGCONT"): boolean {
+  if (worker.child.exitCode !== null || worker.child.signalCode !== null) return false;
+  try {
+    return process.kill(worker.child.pid!, signal);
+  } catch (error) {
+    if ((error as { code?: string }).code === "ESRCH") return false;
+    throw error;
+  }
+}
+
+/** {@linkcode killWorker}, or, for a worker that exited on its own, just its end. */
+async function kill(worker: ChaosWorker): Promise<void> {
+  if (worker.child.exitCode !== null || worker.child.signalCode !== null) {
+    await worker.exited;
+    worker.killed = true;
+    return;
+  }
+  await killWorker(worker);
+}
+
 function seqOf(id: string): number {
   return Number(id.slice(id.lastIndexOf(".") + 1));
 }
@@ -198,8 +222,8 @@ try {
       round--;
       continue;
     }
-    const kill = Math.random() < 0.5;
-    const long = !kill && Math.random() * LONG_EVERY < 1;
+    const killing = Math.random() < 0.5;
+    const long = !killing && Math.random() * LONG_EVERY < 1;
     // A stop past the lease goes to the lock's holder when one is seen (inside its update): its
     // write is the one fencing must refuse.
     let holder: ChaosWorker | undefined;
@@ -211,9 +235,9 @@ try {
     const worker = holder ?? candidates[Math.floor(Math.random() * candidates.length)];
     const index = workers.indexOf(worker);
     const info = extra.get(worker)!;
-    if (kill) {
+    if (killing) {
       kills++;
-      await killWorker(worker);
+      await kill(worker);
       retired.push(worker);
       const next = RUNTIMES[(RUNTIMES.indexOf(worker.runtime) + 1) % RUNTIMES.length];
       workers[index] = start(next);
@@ -222,14 +246,14 @@ try {
       stops++;
       if (long) longStops++;
       info.longStopped = long;
-      process.kill(worker.child.pid!, "SIGSTOP");
+      send(worker, "SIGSTOP");
       info.disturbedUntil = Infinity;
       const span = long ? LEASE * (1.2 + Math.random()) : Math.random() * MAX_STOP;
       const resume = sleep(span).then(() => {
         info.longStopped = false;
         if (worker.killed) return;
         info.disturbedUntil = performance.now() + GRACE;
-        process.kill(worker.child.pid!, "SIGCONT");
+        send(worker, "SIGCONT");
       });
       stopping.add(resume);
       resume.then(() => stopping.delete(resume));
@@ -245,7 +269,7 @@ try {
   // Let the survivors run on after the last stall (a refused write shows after SIGCONT).
   await sleep(Math.max(300, LEASE));
   for (const worker of workers) {
-    await killWorker(worker);
+    await kill(worker);
     retired.push(worker);
   }
   if (process.stdout.isTTY) process.stdout.write("\r\x1b[K");
@@ -268,7 +292,7 @@ try {
   if (!cluster) await repo.delete(NAME).catch(() => {});
   await repo.close();
 } finally {
-  for (const worker of workers) if (!worker.killed) await killWorker(worker).catch(() => {});
+  for (const worker of workers) if (!worker.killed) await kill(worker).catch(() => {});
   cluster?.stop();
 }
 
