@@ -168,6 +168,7 @@ function start(runtime: HolderRuntime): ChaosWorker {
     runtime,
     command,
     errors,
+    stderrLimit: 4000,
     onEvent: (event) => {
       if (event.event === "inside") info.inside = true;
       if (event.event === "ack" || event.event === "failed") info.inside = false;

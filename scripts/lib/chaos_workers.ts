@@ -42,6 +42,8 @@ export function startWorker(options: {
   command: string[];
   errors: string[];
   env?: Record<string, string>;
+  /** How much of its stderr the error of an exit on its own quotes (default 300 characters). */
+  stderrLimit?: number;
   onEvent?: (event: WorkerEvent, worker: ChaosWorker) => void;
 }): ChaosWorker {
   const { tag, runtime, command, errors, onEvent } = options;
@@ -61,7 +63,11 @@ export function startWorker(options: {
     acked,
     killed: false,
     exited: Promise.all([ended, gone]).then(() => {
-      if (!worker.killed) errors.push(`${tag} exited on its own: ${stderr.trim().slice(0, 300)}`);
+      if (!worker.killed) {
+        errors.push(
+          `${tag} exited on its own: ${stderr.trim().slice(0, options.stderrLimit ?? 300)}`,
+        );
+      }
     }),
   };
   let buffer = "";
