@@ -31,6 +31,8 @@ export class CommitOutcomeUnknown extends Error {
   }
 }
 
+const ignore = () => {};
+
 /** Whether `error` is an answer of the server (it has a SQLSTATE), not a broken connection. */
 function answeredByServer(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -60,6 +62,10 @@ export async function fencedWrite(
   change: (client: PgQueryable) => Promise<unknown>,
 ): Promise<FenceOutcome> {
   const client = await pool.connect();
+  // pg's pool stops listening to a client's errors while it is checked out: a connection the
+  // server ends between two statements (a restart, pg_terminate_backend) must not be an uncaught
+  // 'error' event, which ends the process; the next statement fails instead.
+  client.on("error", ignore);
   let inTransaction = false;
   try {
     await client.query("BEGIN");
@@ -69,6 +75,7 @@ export async function fencedWrite(
     const found = row === undefined ? undefined : String(row.token);
     if (found !== String(token)) {
       await client.query("ROLLBACK");
+      client.removeListener("error", ignore);
       client.release();
       return { ok: false, found };
     }
@@ -83,9 +90,11 @@ export async function fencedWrite(
   } catch (error) {
     if (inTransaction) await client.query("ROLLBACK").catch(() => {});
     // A client whose state is unknown is never handed to the next caller.
+    client.removeListener("error", ignore);
     client.release(error instanceof Error ? error : true);
     throw error;
   }
+  client.removeListener("error", ignore);
   client.release();
   return { ok: true };
 }

@@ -29,6 +29,10 @@ export interface PgQueryable {
 export interface StatePoolClient extends PgQueryable {
   /** Gives the client back; `destroy` (an error or `true`) closes it instead. */
   release(destroy?: boolean | Error): void;
+  /** Listens for the errors of the connection while no statement runs. */
+  on(event: "error", listener: (error: Error) => void): unknown;
+  /** Stops listening. */
+  removeListener(event: "error", listener: (error: Error) => void): unknown;
 }
 
 /** A `pg.Pool`, as far as the repository uses it. */
