@@ -15,10 +15,13 @@
  *   `(seq % 512) * 64` characters, so that a torn or mixed state would show; prints
  *   `{"event":"ack","seq":...}` after each update returned.
  * - `append`: until killed, `update` state `--name` to append the id `<--tag>.<seq>` (seq = 1,
- *   2, ...) to its `ids` list; prints `attempt` (with the id) before each update, `ack` after
- *   each that returned, `failed` (with the code) after each that threw, and then goes on with
- *   the next id (never the same one again, so no id can be stored twice). Used by the chaos
- *   test (tests/postgres/repository_chaos_test.ts).
+ *   2, ...) to its `ids` list. It prints `attempt` (with the id) before each update, `inside`
+ *   from the update's function (the lock is held then; it waits `--hold` ms there, default 0),
+ *   `ack` after each update that returned, and `failed` (with the code and `doubt`: the error's
+ *   cause is `CommitOutcomeUnknown`, the one failure that may have landed) after each that
+ *   threw; then it waits `--retry-delay` ms (default 20) and goes on with the next id, never the
+ *   same one again, so no id can be stored twice and the parent can check that a failed one is
+ *   absent. Used by tests/postgres/repository_chaos_test.ts and scripts/chaos_postgres.ts.
  *
  * Every mode prints `ready` first; a failure prints `error` with the code and exits 1. With
  * `--no-close` the repository is never closed (the process must exit all the same).
@@ -43,6 +46,8 @@ const { values } = parseArgs({
     tag: { type: "string", default: "w" },
     lease: { type: "string" },
     "no-close": { type: "boolean", default: false },
+    "retry-delay": { type: "string", default: "20" },
+    hold: { type: "string", default: "0" },
   },
 });
 
@@ -89,19 +94,29 @@ async function sequence(): Promise<void> {
 }
 
 async function append(): Promise<void> {
+  const delay = Number(values["retry-delay"]);
+  const hold = Number(values.hold);
   for (let seq = 1;; seq++) {
     const id = `${values.tag}.${seq}`;
     emit("attempt", { id });
     try {
-      await repo.update(name, (current) => ({
-        ids: [...((current?.ids as string[] | undefined) ?? []), id],
-      }));
-      emit("ack", { id });
+      await repo.update(name, async (current) => {
+        emit("inside", { id });
+        if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
+        return { ids: [...((current?.ids as string[] | undefined) ?? []), id] };
+      });
     } catch (error) {
-      const e = error as { code?: string; message?: string };
-      emit("failed", { id, code: e.code, message: e.message?.split("\n")[0] });
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      const e = error as { code?: string; message?: string; cause?: { name?: string } };
+      emit("failed", {
+        id,
+        code: e.code,
+        doubt: e.cause?.name === "CommitOutcomeUnknown",
+        message: e.message?.split("\n")[0],
+      });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      continue;
     }
+    emit("ack", { id });
   }
 }
 

@@ -30,11 +30,11 @@ import * as os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { FileLock, JsonFileRepository } from "../mod.ts";
 import { type HolderRuntime, scriptCommand } from "../testing.ts";
 import { setRuntimeEnv } from "./lib/runtimes.mjs";
+import { type ChaosWorker, killWorker, sleep, startWorker, tally } from "./lib/chaos_workers.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // The runtime binaries npm installed; the Deno binary itself, not npm's launcher, which a
@@ -61,28 +61,15 @@ if (!["auto", "kernel", "pidfile"].includes(MECHANISM)) {
 }
 const WORKER = path.join(ROOT, "helpers/state_worker.ts");
 
-interface Worker {
-  tag: string;
-  runtime: HolderRuntime;
-  child: ChildProcess;
-  acked: string[];
-  killed: boolean;
-  exited: Promise<void>;
-}
-
 const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), "holdfast-chaos-"));
-const workers: Worker[] = [];
-const retired: Worker[] = [];
+const workers: ChaosWorker[] = [];
+const retired: ChaosWorker[] = [];
 const errors: string[] = [];
 let generation = 0;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function start(runtime: HolderRuntime): Worker {
+function start(runtime: HolderRuntime): ChaosWorker {
   const tag = `${runtime[0]}${++generation}`;
-  const [exe, ...args] = scriptCommand(runtime, WORKER, [
+  const command = scriptCommand(runtime, WORKER, [
     "--mode",
     "append",
     "--dir",
@@ -96,37 +83,15 @@ function start(runtime: HolderRuntime): Worker {
     "--durability",
     "none",
   ]);
-  const child = spawn(exe, args, { stdio: ["ignore", "pipe", "pipe"] });
-  const worker: Worker = { tag, runtime, child, acked: [], killed: false, exited: undefined! };
-  let buffer = "";
-  child.stdout!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => {
-    buffer += chunk;
-    const lines = buffer.split("\n");
-    buffer = lines.pop()!;
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      const event = JSON.parse(line);
-      if (event.event === "ack") worker.acked.push(event.id);
+  return startWorker({
+    tag,
+    runtime,
+    command,
+    errors,
+    onEvent: (event) => {
       if (event.event === "error") errors.push(`${tag}: ${event.code} ${event.message}`);
-    }
+    },
   });
-  let stderr = "";
-  child.stderr!.setEncoding("utf8");
-  child.stderr!.on("data", (chunk: string) => (stderr += chunk));
-  const ended = new Promise<void>((resolve) => child.stdout!.once("end", () => resolve()));
-  const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  worker.exited = Promise.all([ended, gone]).then(() => {
-    if (!worker.killed) errors.push(`${tag} exited on its own: ${stderr.trim().slice(0, 300)}`);
-  });
-  return worker;
-}
-
-async function kill(worker: Worker): Promise<void> {
-  worker.killed = true;
-  // A stopped process dies on SIGKILL too; no SIGCONT needed.
-  process.kill(worker.child.pid!, "SIGKILL");
-  await worker.exited;
 }
 
 const started = Date.now();
@@ -142,7 +107,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   if (Math.random() < 0.5) {
     if (worker.child.pid === undefined) continue;
     kills++;
-    await kill(worker);
+    await killWorker(worker);
     retired.push(worker);
     workers[index] = start(worker.runtime === "deno" ? "node" : "deno");
   } else {
@@ -165,7 +130,7 @@ await Promise.all(stopping);
 // Let the survivors run on a moment after the last stall, then end them all.
 await sleep(300);
 for (const worker of workers) {
-  await kill(worker);
+  await killWorker(worker);
   retired.push(worker);
 }
 if (process.stdout.isTTY) process.stdout.write("\r\x1b[K");
@@ -178,24 +143,14 @@ try {
 } catch (error) {
   errors.push(`state unreadable: ${(error as Error).message.split("\n")[0]}`);
 }
-const counts = new Map<string, number>();
-for (const id of present) counts.set(id, (counts.get(id) ?? 0) + 1);
-const duplicates = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
-const acked = retired.flatMap((w) => w.acked);
-const missing = acked.filter((id) => !counts.has(id));
 // An id may be present unacknowledged only as its worker's in-flight append: the successor of
 // its last ack, since every worker appends seq 1, 2, ... one at a time.
-const ackedSet = new Set(acked);
-const byTag = new Map(retired.map((w) => [w.tag, w]));
-let inFlight = 0;
-const unexplained: string[] = [];
-for (const id of counts.keys()) {
-  if (ackedSet.has(id)) continue;
-  const [tag, seq] = id.split(".");
-  const worker = byTag.get(tag);
-  if (worker && Number(seq) === worker.acked.length + 1) inFlight++;
-  else unexplained.push(id);
-}
+const { acked, duplicates, missing, unexplained, explained } = tally(
+  present,
+  retired,
+  (seq, worker) => seq === worker.acked.length + 1 ? "in-flight" : undefined,
+);
+const inFlight = explained.get("in-flight") ?? 0;
 try {
   const lock = await FileLock.acquire(path.join(baseDir, "chaos", "state.json"), {
     timeout: 10_000,
