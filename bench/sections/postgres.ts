@@ -119,9 +119,8 @@ async function contend(
 }
 
 /**
- * Measures the PostgreSQL backend against its floors. Targets: uncontended acquire + release
- * (on a pool) within 5x of the bare advisory lock round trips; the fenced update within 5x of the
- * bare transaction; no lost increment under contention.
+ * Measures the PostgreSQL backend against its floors, side by side in one run. One target: no
+ * increment lost under contention (the costs against the floors are reported, not judged).
  */
 export async function postgres(ctx: BenchContext): Promise<SectionResult> {
   ctx.progress("postgres: finding a server");
@@ -195,7 +194,7 @@ export async function postgres(ctx: BenchContext): Promise<SectionResult> {
     // --- fenced update ------------------------------------------------------------------
     ctx.progress("postgres: PostgresRepository.update vs a bare transaction");
     const own = new PostgresRepository<{ n: number }>({ namespace });
-    const pooled = new PostgresRepository<{ n: number }>({ namespace, connection: lockPool });
+    const pooled = new PostgresRepository<{ n: number }>({ namespace, connection: pool });
     const inc = (s: { n: number } | undefined) => ({ n: (s?.n ?? 0) + 1 });
     await own.save("c", { n: 0 });
     const repoStats = await runBench(ctx, [
@@ -303,25 +302,14 @@ export async function postgres(ctx: BenchContext): Promise<SectionResult> {
         '(no pool) each lock opens a connection of its own: the row "a connection per lock".',
         "The contended `PostgresLock + bare UPDATE` processes take their lock sessions from a " +
         "`pg.Pool` of 2 and write on a second kept connection; the floor locks and writes on one.",
+        "The caller's `pg.Pool` (max 4) is the one the bare transaction runs on; the lock " +
+        "rows' pool has max 2. The repository takes at most half its pool for lock sessions.",
       ],
     };
     const lost = runs.filter((r) => r.final !== r.processes * r.increments);
+    // The issue sets no speed target for PostgreSQL: the ratios to the floors are reported,
+    // not judged. What is judged is exclusion: no increment lost.
     const targets = [
-      {
-        target: "PostgreSQL: acquire + release (a pg.Pool) within 5x of the bare advisory lock " +
-          "round trips (p50)",
-        measured: `${ratio(lockAcq.p50 / lockFloor.p50)} (${dur(lockAcq.p50)} vs ${
-          dur(lockFloor.p50)
-        })`,
-        met: lockAcq.p50 / lockFloor.p50 <= 5,
-      },
-      {
-        target: "PostgreSQL: PostgresRepository.update within 5x of the bare transaction (p50)",
-        measured: `${ratio(repoPool.p50 / repoFloor.p50)} on a pg.Pool (${dur(repoPool.p50)} vs ${
-          dur(repoFloor.p50)
-        }); own pool ${ratio(repoOwn.p50 / repoFloor.p50)}`,
-        met: repoPool.p50 / repoFloor.p50 <= 5,
-      },
       {
         target: `PostgreSQL: no lost increment, ${processes} processes contending`,
         measured: lost.length === 0
