@@ -10,13 +10,15 @@
  *
  * Options:
  *   --only a,b      sections to run: uncontended, refused, contention, recovery, repository,
- *                   memory, tracing, startup (default: all)
+ *                   memory, tracing, startup, postgres (default: all; postgres starts a
+ *                   throwaway cluster unless PGHOST is set, and says it skipped without one)
  *   --quick         short smoke run (fewer rounds, 150 ms per task); writes a results file
  *                   only if --out names one
  *   --time MS       tinybench time budget per task (default 1000)
  *   --out FILE      results file (default bench/RESULTS.md); --no-write to skip it
  *   --processes 2,4,8  --increments 200  --libs "holdfast kernel,lockfile"
  *                   contention: process counts, increments per process, libraries
+ *                   (postgres: the first process count, default 4, and the increments)
  *
  * Speed is proven here, never by timed assertions in tests: this script is not part of the
  * test suite. It prints every table as markdown and rewrites this runtime's section of the
@@ -47,6 +49,7 @@ import {
 } from "./report.ts";
 import { contention } from "./sections/contention.ts";
 import { memory } from "./sections/memory.ts";
+import { postgres } from "./sections/postgres.ts";
 import { recovery } from "./sections/recovery.ts";
 import { refused } from "./sections/refused.ts";
 import { repository } from "./sections/repository.ts";
@@ -64,6 +67,7 @@ const SECTIONS = {
   memory,
   tracing,
   startup,
+  postgres,
 } satisfies Record<string, SectionRun>;
 
 const { values } = parseArgs({
