@@ -22,6 +22,13 @@
  * finds the lock lost on its first check after waking, even before the timer that fires `signal`
  * has had its turn.
  *
+ * The deadline is kept on two clocks, and the lock counts as lost when either passes it. The
+ * monotonic clock cannot be stepped, but on Linux and macOS it stands still while the host is
+ * suspended (a laptop's lid, a paused VM), while the server's clock goes on: a holder that wakes
+ * from a suspend longer than its lease would trust its lock until its next heartbeat failed. The
+ * wall clock goes on through a suspend; a step of it backwards only leaves the monotonic
+ * deadline in charge, and a step forwards only makes the loss early (never late).
+ *
  * @module
  */
 import { runtime } from "../../runtime/select/current.ts";
@@ -68,6 +75,8 @@ export interface HeartbeatInit {
 export class Heartbeat {
   readonly #init: HeartbeatInit;
   #deadline: number;
+  /** The same deadline on the wall clock (`Date.now()`), which a host suspend does not stop. */
+  #wallDeadline: number;
   #beatTimer: unknown;
   #deadlineTimer: unknown;
   #stopped = false;
@@ -77,6 +86,8 @@ export class Heartbeat {
   constructor(init: HeartbeatInit) {
     this.#init = init;
     this.#deadline = init.sentAt + init.lease - clockAllowance(init.lease);
+    this.#wallDeadline = Date.now() - (monotonicNow() - init.sentAt) + init.lease -
+      clockAllowance(init.lease);
     this.#armDeadline();
     this.#scheduleBeat();
   }
@@ -91,9 +102,9 @@ export class Heartbeat {
     return this.#lastRoundTrip;
   }
 
-  /** Whether the deadline has passed (checked on the clock, not through the timer). */
+  /** Whether the deadline has passed on either clock (checked now, not through the timer). */
   expired(): boolean {
-    return monotonicNow() >= this.#deadline;
+    return monotonicNow() >= this.#deadline || Date.now() >= this.#wallDeadline;
   }
 
   /** Stops heartbeats and the deadline timer. */
@@ -127,7 +138,17 @@ export class Heartbeat {
 
   async #beatOnce(): Promise<void> {
     if (this.#stopped) return;
+    // After a host suspend the deadline timer (monotonic) is not due yet; this timer is the
+    // first to run, and the wall clock tells.
+    if (this.expired()) {
+      this.stop();
+      this.#init.lost(
+        `the lease of ${this.#init.lease} ms ran out on the wall clock while the monotonic clock stood still (the host was suspended); the server has ended the session and freed the lock`,
+      );
+      return;
+    }
     const sentAt = monotonicNow();
+    const sentAtWall = Date.now();
     try {
       await this.#init.beat();
     } catch (error) {
@@ -144,10 +165,14 @@ export class Heartbeat {
     // A reply that came after the deadline does not revive the lock: the server may have
     // handed it on in between (it did not, since it answered on this session, but the lock
     // was already reported lost by then, or is about to be).
-    if (acked >= this.#deadline) return;
+    if (this.expired()) return;
     this.#deadline = Math.max(
       this.#deadline,
       sentAt + this.#init.lease - clockAllowance(this.#init.lease),
+    );
+    this.#wallDeadline = Math.max(
+      this.#wallDeadline,
+      sentAtWall + this.#init.lease - clockAllowance(this.#init.lease),
     );
     this.#armDeadline();
     this.#scheduleBeat();
