@@ -57,9 +57,10 @@ const encoder = new TextEncoder();
  *   any point leaves the previous state or the new one, never a part;
  * - a failed call leaves the stored state as it was. When the connection breaks during COMMIT
  *   (so the server may or may not have made the change), the repository reads the row back:
- *   if this grant's write is there (the row carries its token), the call succeeds; if not, it
- *   fails and nothing was changed; only if the row cannot be read either does the error (its
- *   cause: `CommitOutcomeUnknown`) leave the outcome open;
+ *   if this grant's write is there (the row carries its token), the call succeeds; if it is
+ *   not and the lock was still held after that read, it fails and nothing was changed; if the
+ *   row cannot be read, or the lock was lost meanwhile (a newer holder may have written over
+ *   what landed), the error's cause is `CommitOutcomeUnknown`: the outcome is open;
  * - a state that fails the schema is never overwritten by `update`; `save`, a full write,
  *   replaces it;
  * - names follow the rules of {@linkcode JsonFileRepository} (checked before any connection).
@@ -265,8 +266,10 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
         );
       } catch (error) {
         if (sqlState(error) === UNDEFINED_TABLE) return this.#gone(undefined);
-        if (error instanceof CommitOutcomeUnknown && await this.#landed(pool, where, undefined)) {
-          return;
+        if (error instanceof CommitOutcomeUnknown) {
+          const landed = await this.#landed(pool, where, lock, undefined);
+          if (landed === "landed") return;
+          throw new StateDeleteError({ ...where, cause: landed === "not" ? error.cause : error });
         }
         throw new StateDeleteError({ ...where, cause: error });
       }
@@ -437,8 +440,10 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
           client.query(this.#sql.upsert, [this.namespace, where.stateName, text, lock.token]),
       );
     } catch (error) {
-      if (error instanceof CommitOutcomeUnknown && await this.#landed(pool, where, lock.token)) {
-        return;
+      if (error instanceof CommitOutcomeUnknown) {
+        const landed = await this.#landed(pool, where, lock, lock.token);
+        if (landed === "landed") return;
+        throw new StateWriteError({ ...where, cause: landed === "not" ? error.cause : error });
       }
       if (sqlState(error) === UNDEFINED_TABLE) this.#tableState.forget();
       throw new StateWriteError({ ...where, cause: error });
@@ -447,20 +452,38 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
   }
 
   /**
-   * After a COMMIT whose answer was lost: whether the row now holds this grant's write (its
-   * token column is this grant's: no other write carries it), or, for a delete (`token`
-   * undefined), whether the row is gone. False when that cannot be read either.
+   * After a COMMIT whose answer was lost: `landed` if the row holds this grant's write (its
+   * token column is this grant's: no other write carries it); for a delete (`token`
+   * undefined), if the row is gone while the lock is still held. `not` only when the row says
+   * otherwise and the lock was still held after the read, so that no later holder can have
+   * written over the change in between. `unknown` when the row cannot be read, or the lock was
+   * lost meanwhile (a newer holder may have replaced what did land).
    */
-  async #landed(pool: StatePool, where: StateWhere, token: number | undefined): Promise<boolean> {
+  async #landed(
+    pool: StatePool,
+    where: StateWhere,
+    lock: PostgresLock,
+    token: number | undefined,
+  ): Promise<"landed" | "not" | "unknown"> {
+    let row: { token: string } | undefined;
     try {
       const r = await pool.query<{ token: string }>(this.#sql.tokenOf, [
         this.namespace,
         where.stateName,
       ]);
-      const row = r.rows[0];
-      return token === undefined ? row === undefined : row?.token === String(token);
+      row = r.rows[0];
     } catch {
-      return false;
+      return "unknown";
     }
+    if (token !== undefined && row?.token === String(token)) return "landed";
+    let held = true;
+    try {
+      lock.assertHeld();
+    } catch {
+      held = false;
+    }
+    if (!held) return "unknown";
+    if (token === undefined) return row === undefined ? "landed" : "not";
+    return "not";
   }
 }
