@@ -85,6 +85,17 @@ export function stateSerializeErrorText(
 
 /** The message, Tip and help of {@linkcode StateDeserializeError}. */
 export function stateDeserializeErrorText(init: RepositoryErrorInit): ErrorText {
+  if (init.store === "database") {
+    return {
+      message: `Cannot decode ${subject(init)} from '${init.path}': ${reasonOf(init.cause)}`,
+      tip: "Inspect the row with psql; the repository left it untouched",
+      help: [
+        `The row '${init.path}' could not be decoded by this process: ${reasonOf(init.cause)}.`,
+        "It was not changed. This happens with states too large or too deeply nested for the",
+        "runtime's JSON parser: reduce the state's size or depth, and rewrite it with save().",
+      ].join("\n"),
+    };
+  }
   return {
     message: `Cannot decode ${subject(init)} from '${init.path}': ${reasonOf(init.cause)}`,
     tip: `Inspect the file (e.g. 'jq . ${init.path}'); the repository left it untouched`,
@@ -142,8 +153,33 @@ export function stateDirCreateErrorText(
   };
 }
 
+/**
+ * The Tip and help of a failure of a database backend's statement: what to check on the server
+ * (`action`: what failed, e.g. "write"). The state in the database is as it was.
+ */
+function databaseText(init: RepositoryErrorInit, action: string, tip: string): ErrorText {
+  return {
+    message: `Cannot ${action} ${subject(init)} ('${init.path}'): ${reasonOf(init.cause)}`,
+    tip,
+    help: [
+      `The database statement to ${action} '${init.path}' failed: ${reasonOf(init.cause)}.`,
+      "A transaction either commits whole or not at all: the stored state is as it was.",
+      "Check that the server is up and reachable (connection refused, a restart, a",
+      "terminated session), the role's privileges on the state and fence tables, and the",
+      "server's log for the statement's error.",
+    ].join("\n"),
+  };
+}
+
 /** The message, Tip and help of {@linkcode StateWriteError}. */
 export function stateWriteErrorText(init: RepositoryErrorInit): ErrorText {
+  if (init.store === "database") {
+    return databaseText(
+      init,
+      "write",
+      "Check the server and the role's privileges; the previous state is intact: retry",
+    );
+  }
   return {
     message: `Cannot write ${subject(init)} to '${init.path}': ${reasonOf(init.cause)}${
       init.committed ? COMMITTED_NOTE : ""
@@ -168,6 +204,9 @@ export function stateWriteErrorText(init: RepositoryErrorInit): ErrorText {
 
 /** The message, Tip and help of {@linkcode StateReadError}. */
 export function stateReadErrorText(init: RepositoryErrorInit): ErrorText {
+  if (init.store === "database") {
+    return databaseText(init, "read", "Check that the server is reachable and the role may SELECT");
+  }
   const symlink = typeof init.cause === "object" && init.cause !== null &&
     (init.cause as { code?: unknown }).code === "ELOOP";
   return {
@@ -185,6 +224,13 @@ export function stateReadErrorText(init: RepositoryErrorInit): ErrorText {
 
 /** The message, Tip and help of {@linkcode StateDeleteError}. */
 export function stateDeleteErrorText(init: RepositoryErrorInit): ErrorText {
+  if (init.store === "database") {
+    return databaseText(
+      init,
+      "delete",
+      "Check the server and the role's privileges; the state is still there: retry",
+    );
+  }
   return {
     message: `Cannot delete ${subject(init)} ('${init.path}'): ${reasonOf(init.cause)}${
       init.committed ? COMMITTED_NOTE : ""
@@ -203,6 +249,19 @@ export function stateDeleteErrorText(init: RepositoryErrorInit): ErrorText {
 
 /** The message, Tip and help of {@linkcode StateCorruptedError}. */
 export function stateCorruptedErrorText(init: RepositoryErrorInit & { reason: string }): ErrorText {
+  if (init.store === "database") {
+    return {
+      message: `Stored ${subject(init)} in '${init.path}' is corrupted: ${init.reason}`,
+      tip:
+        "Inspect the row with psql; save() (a full overwrite) replaces it, load() and update() leave it",
+      help: [
+        `The row '${init.path}' does not hold a JSON text: ${init.reason}.`,
+        "The repository writes whole rows in one transaction, so a crash never leaves a part of",
+        "one; something else wrote this row (another tool, a manual UPDATE). load() and update()",
+        "refuse it and leave it untouched; repair it by hand, or save() a fresh state.",
+      ].join("\n"),
+    };
+  }
   return {
     message: `Stored ${subject(init)} in '${init.path}' is corrupted: ${init.reason}`,
     tip:
@@ -244,6 +303,23 @@ export function stateInvalidNameErrorText(
 
 /** The message, Tip and help of {@linkcode StateLockLostError}. */
 export function stateLockLostErrorText(init: RepositoryErrorInit): ErrorText {
+  if (init.store === "database") {
+    return {
+      message: `Lost the lock of ${subject(init)} before writing '${init.path}': ${
+        reasonOf(init.cause)
+      }`,
+      tip: "Nothing was written; another process may hold the lock now: reload the state and retry",
+      help: [
+        `The lock guarding '${init.path}' stopped being this process's before the write`,
+        "committed, or its fencing token was no longer the fence row's: the write was refused in",
+        "its own transaction, so another holder's newer state was not overwritten.",
+        "",
+        "Causes: the process was paused or cut off from the server past its lease (its session",
+        "was ended and the lock granted again), the session was terminated (pg_terminate_backend,",
+        "a server restart), or the lease is too short for this process's pauses. Reload and retry.",
+      ].join("\n"),
+    };
+  }
   return {
     message: `Lost the lock of ${subject(init)} before writing '${init.path}': ${
       reasonOf(init.cause)

@@ -26,8 +26,13 @@ import {
 export interface RepositoryErrorInit {
   /** The state's name, when the error concerns one state. */
   stateName?: string;
-  /** The file or directory involved. */
+  /** The file or directory involved (for a database backend: the table row, as it names it). */
   path: string;
+  /**
+   * What holds the state: files (the default) or a database (`PostgresRepository`), so that the
+   * Tip and help say what to check there.
+   */
+  store?: "file" | "database";
   /** The underlying error (an `FsError`, a lock error, a `SyntaxError`, ...). */
   cause?: unknown;
   /**

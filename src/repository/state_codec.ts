@@ -15,6 +15,8 @@ export interface StateWhere {
   readonly stateName: string;
   /** The file (or table row, ...) that holds it, as errors should name it. */
   readonly path: string;
+  /** What holds it: files (the default) or a database; errors choose their Tips by it. */
+  readonly store?: "file" | "database";
 }
 
 /** The schema check and JSON encoding of a repository's states. */

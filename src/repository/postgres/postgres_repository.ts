@@ -298,7 +298,11 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
 
   #where(name: string): StateWhere {
     assertStateName(name, `postgres:${this.table}/${this.namespace}`);
-    return { stateName: name, path: `postgres:${this.table}/${this.namespace}/${name}` };
+    return {
+      stateName: name,
+      path: `postgres:${this.table}/${this.namespace}/${name}`,
+      store: "database",
+    };
   }
 
   /** A missing table: forget it was there, and answer `value`. */
