@@ -186,8 +186,10 @@ console.log(JSON.stringify(names));
   it(
     "without pg anywhere it can be found: postgres.ts loads, and a PostgreSQL lock says to install pg",
     {
-      // Deno would fetch npm:pg itself (its fallback), which is what Deno users get.
-      skip: CURRENT === "deno" && "Deno loads npm:pg on its own",
+      // Deno would fetch npm:pg itself (its fallback), and Bun installs a package it cannot
+      // find where no node_modules is (its auto-install): what their users get.
+      skip: (CURRENT === "deno" && "Deno loads npm:pg on its own") ||
+        (CURRENT === "bun" && "Bun auto-installs pg on its own"),
     },
     () => {
       const copy = fresh("no-pg");
