@@ -52,7 +52,7 @@ function runAsUser(
   runtime: RuntimeName,
   script: string,
   args: string[],
-  options: { cwd: string; denoFlags?: string[] },
+  options: { cwd: string; denoFlags?: string[]; bunFlags?: string[] },
 ): Ran {
   const argv = runtime === "deno"
     ? [
@@ -62,6 +62,8 @@ function runAsUser(
       script,
       ...args,
     ]
+    : runtime === "bun"
+    ? [process.execPath, ...(options.bunFlags ?? []), script, ...args]
     : [process.execPath, script, ...args];
   const result = spawnSync(argv[0], argv.slice(1), {
     cwd: options.cwd,
@@ -186,10 +188,8 @@ console.log(JSON.stringify(names));
   it(
     "without pg anywhere it can be found: postgres.ts loads, and a PostgreSQL lock says to install pg",
     {
-      // Deno would fetch npm:pg itself (its fallback), and Bun installs a package it cannot
-      // find where no node_modules is (its auto-install): what their users get.
-      skip: (CURRENT === "deno" && "Deno loads npm:pg on its own") ||
-        (CURRENT === "bun" && "Bun auto-installs pg on its own"),
+      // Deno would fetch npm:pg itself (its fallback), which is what Deno users get.
+      skip: CURRENT === "deno" && "Deno loads npm:pg on its own",
     },
     () => {
       const copy = fresh("no-pg");
@@ -215,7 +215,9 @@ try {
 }
 `,
       );
-      const ran = runAsUser(CURRENT, script, [], { cwd: copy });
+      // Bun installs a package it cannot find where no node_modules is (auto-install), as it
+      // fetched pg in CI: --no-install makes it a runtime without pg, as the test means.
+      const ran = runAsUser(CURRENT, script, [], { cwd: copy, bunFlags: ["--no-install"] });
       const result = lastJson(ran);
       assert.equal(result.code, "LOCK_UNSUPPORTED", JSON.stringify(result));
       assert.match(String(result.tip), /npm install pg/);
