@@ -303,29 +303,17 @@ export function stateInvalidNameErrorText(
 
 /** The message, Tip and help of {@linkcode StateLockLostError}. */
 export function stateLockLostErrorText(init: RepositoryErrorInit): ErrorText {
-  if (init.store === "database") {
-    return {
-      message: `Lost the lock of ${subject(init)} before writing '${init.path}': ${
-        reasonOf(init.cause)
-      }`,
-      tip: "Nothing was written; another process may hold the lock now: reload the state and retry",
-      help: [
-        `The lock guarding '${init.path}' stopped being this process's before the write`,
-        "committed, or its fencing token was no longer the fence row's: the write was refused in",
-        "its own transaction, so another holder's newer state was not overwritten.",
-        "",
-        "Causes: the process was paused or cut off from the server past its lease (its session",
-        "was ended and the lock granted again), the session was terminated (pg_terminate_backend,",
-        "a server restart), or the lease is too short for this process's pauses. Reload and retry.",
-      ].join("\n"),
-    };
-  }
-  return {
-    message: `Lost the lock of ${subject(init)} before writing '${init.path}': ${
-      reasonOf(init.cause)
-    }`,
-    tip: "Nothing was written; another process may hold the lock now: reload the state and retry",
-    help: [
+  const help = init.store === "database"
+    ? [
+      `The lock guarding '${init.path}' stopped being this process's before the write`,
+      "committed, or its fencing token was no longer the fence row's: the write was refused in",
+      "its own transaction, so another holder's newer state was not overwritten.",
+      "",
+      "Causes: the process was paused or cut off from the server past its lease (its session",
+      "was ended and the lock granted again), the session was terminated (pg_terminate_backend,",
+      "a server restart), or the lease is too short for this process's pauses. Reload and retry.",
+    ]
+    : [
       `The lock guarding '${init.path}' stopped being this process's before the new state was`,
       "put in place, so the write was abandoned: another process may have taken the lock and",
       "written its own state, which must not be overwritten.",
@@ -333,7 +321,13 @@ export function stateLockLostErrorText(init: RepositoryErrorInit): ErrorText {
       "Causes: the lock files were deleted or replaced by hand or by another tool; the",
       "process was paused (debugger, SIGSTOP, suspended VM) past a pidfile lease; other code",
       "opened and closed the lock file, which drops fcntl locks. Reload and retry.",
-    ].join("\n"),
+    ];
+  return {
+    message: `Lost the lock of ${subject(init)} before writing '${init.path}': ${
+      reasonOf(init.cause)
+    }`,
+    tip: "Nothing was written; another process may hold the lock now: reload the state and retry",
+    help: help.join("\n"),
   };
 }
 

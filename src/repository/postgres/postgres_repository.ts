@@ -28,7 +28,7 @@ import {
   type PostgresRepositoryOptions,
   type TableName,
 } from "./options.ts";
-import { isCallerPool, poolFor, type StatePool } from "./pg_driver.ts";
+import { isCallerPool, type PgQueryable, poolFor, type StatePool } from "./pg_driver.ts";
 import { type StateSql, stateSql } from "./state_sql.ts";
 import { sqlState, StateTable, UNDEFINED_TABLE } from "./state_table.ts";
 import { CommitOutcomeUnknown, fencedWrite } from "./fenced_write.ts";
@@ -252,29 +252,14 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
       throw new StateDeleteError({ ...where, cause: error });
     }
     if (!present) return;
-    await this.#locked(where, async (lock) => {
-      this.#assertHeld(where, lock);
-      let outcome;
-      try {
-        outcome = await fencedWrite(
-          pool,
-          this.#sql,
-          this.namespace,
-          name,
-          lock.token,
-          (client) => client.query(this.#sql.remove, [this.namespace, name]),
-        );
-      } catch (error) {
-        if (sqlState(error) === UNDEFINED_TABLE) return this.#gone(undefined);
-        if (error instanceof CommitOutcomeUnknown) {
-          const landed = await this.#landed(pool, where, lock, undefined);
-          if (landed === "landed") return;
-          throw new StateDeleteError({ ...where, cause: landed === "not" ? error.cause : error });
-        }
-        throw new StateDeleteError({ ...where, cause: error });
-      }
-      if (!outcome.ok) throw this.#fenced(where, lock, outcome.found);
-    });
+    await this.#locked(where, (lock) =>
+      this.#change(
+        where,
+        lock,
+        pool,
+        "delete",
+        (client) => client.query(this.#sql.remove, [this.namespace, name]),
+      ));
   }
 
   /**
@@ -430,8 +415,36 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
   }
 
   async #write(where: StateWhere, lock: PostgresLock, text: string): Promise<void> {
-    this.#assertHeld(where, lock);
     const pool = await this.#pooled(where);
+    await this.#change(
+      where,
+      lock,
+      pool,
+      "write",
+      (client) =>
+        client.query(this.#sql.upsert, [this.namespace, where.stateName, text, lock.token]),
+    );
+  }
+
+  /**
+   * Makes `change` (a write or a delete of the row) in a transaction fenced by `lock`'s token,
+   * and resolves a COMMIT whose answer was lost by reading the row back.
+   *
+   * @throws {StateLockLostError} the fence carries another token: nothing changed.
+   * @throws {StateWriteError | StateDeleteError} the statement failed (`kind` says which).
+   */
+  async #change(
+    where: StateWhere,
+    lock: PostgresLock,
+    pool: StatePool,
+    kind: "write" | "delete",
+    change: (client: PgQueryable) => Promise<unknown>,
+  ): Promise<void> {
+    this.#assertHeld(where, lock);
+    const failed = (cause: unknown) =>
+      kind === "write"
+        ? new StateWriteError({ ...where, cause })
+        : new StateDeleteError({ ...where, cause });
     let outcome;
     try {
       outcome = await fencedWrite(
@@ -440,17 +453,26 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
         this.namespace,
         where.stateName,
         lock.token,
-        (client) =>
-          client.query(this.#sql.upsert, [this.namespace, where.stateName, text, lock.token]),
+        change,
       );
     } catch (error) {
       if (error instanceof CommitOutcomeUnknown) {
-        const landed = await this.#landed(pool, where, lock, lock.token);
+        // A write's row carries its grant's token; a delete's row is gone.
+        const landed = await this.#landed(
+          pool,
+          where,
+          lock,
+          kind === "write" ? lock.token : undefined,
+        );
         if (landed === "landed") return;
-        throw new StateWriteError({ ...where, cause: landed === "not" ? error.cause : error });
+        throw failed(landed === "not" ? error.cause : error);
       }
-      if (sqlState(error) === UNDEFINED_TABLE) this.#tableState.forget();
-      throw new StateWriteError({ ...where, cause: error });
+      if (sqlState(error) === UNDEFINED_TABLE) {
+        // A delete of a state whose table was dropped: gone already.
+        if (kind === "delete") return this.#gone(undefined);
+        this.#tableState.forget();
+      }
+      throw failed(error);
     }
     if (!outcome.ok) throw this.#fenced(where, lock, outcome.found);
   }
@@ -480,14 +502,11 @@ export class PostgresRepository<T = unknown> implements StateRepository<T> {
       return "unknown";
     }
     if (token !== undefined && row?.token === String(token)) return "landed";
-    let held = true;
     try {
       lock.assertHeld();
     } catch {
-      held = false;
+      return "unknown";
     }
-    if (!held) return "unknown";
-    if (token === undefined) return row === undefined ? "landed" : "not";
-    return "not";
+    return token === undefined && row === undefined ? "landed" : "not";
   }
 }
